@@ -1,0 +1,3 @@
+"""Ingestion, parsing, storage, scheduling and the daemon of triage."""
+
+__version__ = "0.1.0"

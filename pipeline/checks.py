@@ -1,0 +1,49 @@
+"""Checks of a loaded configuration beyond its types, as run by ``triage check-config``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from pipeline.config import LoadedSettings
+
+Problem = tuple[str, str]
+ConfigCheck = Callable[[LoadedSettings], list[Problem]]
+
+
+def check_database(loaded: LoadedSettings) -> list[Problem]:
+    """The database URL parses and names a driver that is installed."""
+    url = loaded.settings.database.url
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return [("database.url", f"not a valid SQLAlchemy URL: {url!r}")]
+    if parsed.get_backend_name() not in ("sqlite", "postgresql", "mysql", "mariadb", "oracle", "mssql"):
+        return [("database.url", f"unsupported database backend {parsed.get_backend_name()!r}")]
+    return []
+
+
+def check_mailboxes(loaded: LoadedSettings) -> list[Problem]:
+    """Each mailbox has a way to authenticate and a readable secret file if it names one."""
+    problems = []
+    for name, mailbox in loaded.settings.mailboxes.items():
+        key = f"mailboxes.{name}"
+        if mailbox.password is None and mailbox.password_file is None and mailbox.oauth2_token_command is None:
+            env_name = f"TRIAGE_MAILBOXES__{name.upper()}__PASSWORD"
+            problems.append((key, f"no credentials: set {env_name}, password_file or oauth2_token_command"))
+        if mailbox.password_file is not None and not mailbox.password_file.is_file():
+            problems.append((f"{key}.password_file", f"secret file {mailbox.password_file} does not exist"))
+    return problems
+
+
+CHECKS: list[ConfigCheck] = [check_database, check_mailboxes]
+
+
+def run_checks(loaded: LoadedSettings) -> list[Problem]:
+    """Every problem every registered check finds."""
+    problems: list[Problem] = []
+    for check in CHECKS:
+        problems.extend(check(loaded))
+    return problems

@@ -1,0 +1,278 @@
+"""Typed settings, read once from one TOML file and the environment.
+
+Precedence, lowest first: built-in defaults, the TOML file (``--config``,
+``TRIAGE_CONFIG`` or ``config/triage.toml``), then environment variables.
+An environment variable names its key with ``__`` between levels
+(``TRIAGE_MAILBOXES__DESK__HOST``); a single ``_`` after a section's name also
+works for flat keys (``TRIAGE_DATABASE_URL`` is ``database.url``).
+
+Secrets (passwords, tokens) come only from the environment or a secret file,
+are held as ``SecretStr`` and never printed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError
+
+ENV_PREFIX = "TRIAGE_"
+CONFIG_ENV = "TRIAGE_CONFIG"
+DEFAULT_CONFIG_PATH = Path("config/triage.toml")
+
+# Keys that hold secrets: they may never be written in the configuration file.
+SECRET_KEYS = frozenset({"password", "token", "secret_key", "oauth2_token"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseSettings(_Section):
+    """Where inquiries are stored."""
+
+    url: str = "sqlite:///var/triage.db"
+    busy_timeout_seconds: float = Field(default=10.0, ge=0)
+    pool_size: int = Field(default=5, ge=1)
+    echo: bool = False
+
+
+class IngestSettings(_Section):
+    """How messages are imported and stored."""
+
+    batch_size: int = Field(default=200, ge=1, le=10_000)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=0)
+    max_text_chars: int = Field(default=200_000, ge=1000)
+    progress: Literal["auto", "always", "never"] = "auto"
+
+
+class LoggingSettings(_Section):
+    """Where and how much the program logs."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class MailboxSettings(_Section):
+    """One IMAP mailbox to watch."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    verify_certificate: bool = True
+    ca_file: Path | None = None
+    user: str
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    oauth2_token_command: str | None = None
+    folders: tuple[str, ...] = ("INBOX",)
+    after_ingest: Literal["leave", "seen", "move"] = "leave"
+    move_to: str | None = None
+    since: str | None = None
+    poll_interval_seconds: float = Field(default=60.0, ge=1)
+    idle: bool = True
+    idle_timeout_seconds: float = Field(default=600.0, ge=5)
+    timeout_seconds: float = Field(default=30.0, ge=1)
+    max_connections: int = Field(default=2, ge=1, le=20)
+    batch_size: int = Field(default=100, ge=1, le=5000)
+    enabled: bool = True
+
+    @field_validator("folders", mode="before")
+    @classmethod
+    def _split_folders(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _lower_tls(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> "MailboxSettings":
+        if self.tls == "none" and not _is_loopback(self.host):
+            raise ValueError("tls = 'none' (plain text) is allowed only on loopback hosts")
+        if self.after_ingest == "move" and not self.move_to:
+            raise ValueError("after_ingest = 'move' needs move_to (the folder to move to)")
+        if not self.folders:
+            raise ValueError("folders must name at least one folder")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give either password (environment) or password_file, not both")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to: the configured one or the default for the TLS mode."""
+        if self.port is not None:
+            return self.port
+        return 993 if self.tls == "implicit" else 143
+
+    def resolve_password(self) -> str | None:
+        """The password, read from the environment value or the secret file."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    [("password_file", f"cannot read secret file {self.password_file}: {exc.strerror}")]
+                ) from exc
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(_Section):
+    """Every setting of triage, validated and frozen."""
+
+    database: DatabaseSettings = DatabaseSettings()
+    ingest: IngestSettings = IngestSettings()
+    logging: LoggingSettings = LoggingSettings()
+    mailboxes: dict[str, MailboxSettings] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Settings together with where they came from."""
+
+    settings: Settings
+    path: Path | None
+    raw: Mapping[str, Any]
+
+
+def resolve_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[str, str]) -> Path | None:
+    """The configuration file to read: explicit, ``TRIAGE_CONFIG``, the default, or none."""
+    if explicit:
+        return Path(explicit)
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    if DEFAULT_CONFIG_PATH.is_file():
+        return DEFAULT_CONFIG_PATH
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file into a dict, turning every failure into a ``ConfigError``."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError([(str(path), "configuration file not found")]) from exc
+    except OSError as exc:
+        raise ConfigError([(str(path), f"cannot read configuration file: {exc.strerror}")]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+
+
+def env_overrides(env: Mapping[str, str], sections: frozenset[str]) -> dict[str, Any]:
+    """Nested overrides from ``TRIAGE_*`` environment variables."""
+    tree: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        parts = [p.lower() for p in name[len(ENV_PREFIX):].split("__") if p]
+        if not parts:
+            continue
+        if len(parts) == 1 and parts[0] not in sections:
+            section, _, key = parts[0].partition("_")
+            if section in sections and key:
+                parts = [section, key]
+            else:
+                continue
+        node = tree
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _secrets_in_file(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    problems = []
+    for key, value in tree.items():
+        dotted = f"{prefix}.{key}" if prefix else key
+        if isinstance(value, Mapping):
+            problems.extend(_secrets_in_file(value, dotted))
+        elif key in SECRET_KEYS:
+            env_name = ENV_PREFIX + "__".join(p.upper() for p in dotted.split("."))
+            problems.append(
+                (dotted, f"secrets must not be written in the configuration file; set {env_name} or use a *_file key")
+            )
+    return problems
+
+
+def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """Each pydantic error as ``(dotted key, message)``."""
+    problems = []
+    for error in exc.errors(include_url=False, include_input=False):
+        key = ".".join(str(p) for p in error["loc"])
+        message = error["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        problems.append((key, message))
+    return problems
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> LoadedSettings:
+    """Read and validate the settings; raise ``ConfigError`` listing every problem."""
+    env = os.environ if env is None else env
+    config_path = resolve_config_path(path, env)
+    file_tree = read_toml(config_path) if config_path is not None else {}
+    problems = _secrets_in_file(file_tree)
+    sections = frozenset(Settings.model_fields)
+    raw = _merge(file_tree, env_overrides(env, sections))
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(validation_problems(exc))
+    if problems or settings is None:
+        raise ConfigError(problems)
+    return LoadedSettings(settings=settings, path=config_path, raw=raw)

@@ -1,0 +1,283 @@
+"""Source → parse → store, in batches, every message exactly once.
+
+Parsing is pure and happens outside the transaction; each batch is stored in
+one transaction (all or nothing). A fingerprint seen before is a duplicate and
+only adds a sighting; bytes that cannot be parsed are quarantined with the
+reason. When another node stores the same message at the same moment, the
+batch is rolled back and tried again, and the second try sees it as a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.errors import ParseError, StorageError
+from pipeline.handoff import InquirySink, leave_new
+from pipeline.mail.model import ParsedMessage
+from pipeline.mail.parse import ParseLimits, parse_message
+from pipeline.sources.base import Origin, SourceItem, SourceProblem
+from pipeline.store import repository as repo
+from pipeline.store.db import describe_db_error
+from pipeline.store.models import Inquiry, Message, QuarantineRecord
+
+log = logging.getLogger(__name__)
+
+_MAX_BATCH_BYTES = 32 * 1024 * 1024
+_MAX_RETRIES = 5
+
+
+@dataclass
+class IngestStats:
+    """Counts of one ingest run; ``seen == stored + duplicates + quarantined``."""
+
+    seen: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    unreadable: list[SourceProblem] = field(default_factory=list)
+    inquiry_ids: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, int]:
+        """The stable JSON summary of the command-line contract."""
+        return {"seen": self.seen, "stored": self.stored, "duplicates": self.duplicates, "quarantined": self.quarantined}
+
+    def add(self, other: "IngestStats") -> None:
+        """Add another run's counts to these."""
+        self.seen += other.seen
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.quarantined += other.quarantined
+        self.unreadable.extend(other.unreadable)
+        self.inquiry_ids.extend(other.inquiry_ids)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    item: SourceItem
+    parsed: ParsedMessage | None
+    error: ParseError | None
+
+
+@dataclass(frozen=True)
+class StoredOutcome:
+    """What happened to one item: ``stored``, ``duplicate`` or ``quarantined``."""
+
+    origin: Origin
+    outcome: str
+    message_pk: int | None = None
+    inquiry_id: int | None = None
+    reason: str | None = None
+
+
+def _parse(item: SourceItem, limits: ParseLimits) -> _Parsed:
+    try:
+        return _Parsed(item, parse_message(item.raw, limits), None)
+    except ParseError as exc:
+        return _Parsed(item, None, exc)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, DBAPIError):
+        return describe_db_error(exc)
+    return f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _quarantine_reason(error: ParseError) -> str:
+    return str(error).split(":", 1)[0]
+
+
+class Ingestor:
+    """Stores raw messages exactly once, quarantining what cannot be parsed."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        limits: ParseLimits | None = None,
+        batch_size: int = 200,
+        sink: InquirySink = leave_new,
+    ) -> None:
+        self.session_factory = session_factory
+        self.limits = limits or ParseLimits()
+        self.batch_size = batch_size
+        self.sink = sink
+
+    def ingest(
+        self,
+        items: Iterable[SourceItem | SourceProblem],
+        on_batch: Callable[[list[StoredOutcome]], None] | None = None,
+    ) -> IngestStats:
+        """Store every item; return the counts. Raises ``StorageError`` when the database fails."""
+        stats = IngestStats()
+        for batch in self._batches(items, stats):
+            outcomes = self.store_batch(batch)
+            self._count(outcomes, stats)
+            if on_batch is not None:
+                on_batch(outcomes)
+        return stats
+
+    def _batches(self, items: Iterable[SourceItem | SourceProblem], stats: IngestStats) -> Iterator[list[SourceItem]]:
+        batch: list[SourceItem] = []
+        size = 0
+        for item in items:
+            if isinstance(item, SourceProblem):
+                log.error("%s: %s", item.source, item.error)
+                stats.unreadable.append(item)
+                continue
+            batch.append(item)
+            size += len(item.raw)
+            if len(batch) >= self.batch_size or size >= _MAX_BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    def _count(self, outcomes: list[StoredOutcome], stats: IngestStats) -> None:
+        new_ids = []
+        for outcome in outcomes:
+            stats.seen += 1
+            if outcome.outcome == "stored":
+                stats.stored += 1
+                if outcome.inquiry_id is not None:
+                    new_ids.append(outcome.inquiry_id)
+            elif outcome.outcome == "duplicate":
+                stats.duplicates += 1
+            else:
+                stats.quarantined += 1
+        stats.inquiry_ids.extend(new_ids)
+        if new_ids:
+            self.sink(new_ids)
+
+    def store_batch(self, items: list[SourceItem]) -> list[StoredOutcome]:
+        """Parse and store one batch in one transaction; return what happened to each item."""
+        parsed = [_parse(item, self.limits) for item in items]
+        for attempt in range(_MAX_RETRIES):
+            try:
+                return self._store(parsed)
+            except IntegrityError:
+                # Another writer stored some of these first; a new try sees them as duplicates.
+                log.debug("concurrent insert, retrying batch (attempt %d)", attempt + 1)
+                continue
+            except OperationalError as exc:
+                raise StorageError(describe_db_error(exc)) from exc
+            except Exception as exc:  # one bad message must never stop the rest: isolate it
+                if len(parsed) == 1:
+                    return [self._quarantine_storage_failure(parsed[0], exc)]
+                log.warning("batch refused (%s); storing one by one", _describe(exc))
+                return [outcome for one in parsed for outcome in self._store_one_isolated(one)]
+        raise StorageError("the batch kept conflicting with concurrent writers; try again")
+
+    def _store_one_isolated(self, one: _Parsed) -> list[StoredOutcome]:
+        try:
+            return self._store([one])
+        except OperationalError as exc:
+            raise StorageError(describe_db_error(exc)) from exc
+        except IntegrityError:
+            return self._store([one])
+        except Exception as exc:  # quarantined with the reason instead of crashing the run
+            return [self._quarantine_storage_failure(one, exc)]
+
+    def _quarantine_storage_failure(self, one: _Parsed, exc: Exception) -> StoredOutcome:
+        log.exception("cannot store %s", one.item.origin.source)
+        error = ParseError(f"storage refused: {_describe(exc)}")
+        return self._store([_Parsed(one.item, None, error)])[0]
+
+    def _store(self, batch: list[_Parsed]) -> list[StoredOutcome]:
+        session = self.session_factory()
+        try:
+            with session.begin():
+                return self._write(session, batch)
+        finally:
+            session.close()
+
+    def _write(self, session: Session, batch: list[_Parsed]) -> list[StoredOutcome]:
+        good = [p.parsed for p in batch if p.parsed is not None]
+        known = repo.existing_fingerprints(session, (p.fingerprint for p in good))
+        threads = repo.threads_by_key(session, (p.thread_key for p in good))
+        raw_hashes = {id(one): one.parsed.raw_sha256 if one.parsed else hashlib.sha256(one.item.raw).hexdigest()
+                      for one in batch}
+        blobs = repo.existing_blobs(session, raw_hashes.values())
+
+        # Blobs first: rows that point at them are inserted in a second flush.
+        new_blobs: dict[str, bytes] = {}
+        first_by_fingerprint: dict[str, _Parsed] = {}
+        for one in batch:
+            sha = raw_hashes[id(one)]
+            if one.parsed is not None:
+                if one.parsed.fingerprint in known or one.parsed.fingerprint in first_by_fingerprint:
+                    continue
+                first_by_fingerprint[one.parsed.fingerprint] = one
+            elif repo.quarantine_exists(session, sha, one.item.origin.source) is not None:
+                continue
+            if sha not in blobs:
+                new_blobs.setdefault(sha, one.item.raw)
+        for sha, raw in new_blobs.items():
+            repo.add_blob(session, sha, raw)
+        session.flush()
+
+        outcomes: list[StoredOutcome] = []
+        stored_now: dict[str, tuple[Message, Inquiry]] = {}
+        quarantined_now: list[tuple[int, QuarantineRecord, str]] = []
+        seen_again: list[tuple[int, Message]] = []
+        for one in batch:
+            origin = one.item.origin
+            parsed = one.parsed
+            if parsed is None:
+                assert one.error is not None
+                reason = _quarantine_reason(one.error)
+                outcomes.append(StoredOutcome(origin, "quarantined", reason=reason))
+                sha = raw_hashes[id(one)]
+                if sha in new_blobs or repo.quarantine_exists(session, sha, origin.source) is None:
+                    record = repo.add_quarantine(session, sha, origin, reason, str(one.error))
+                    quarantined_now.append((len(outcomes) - 1, record, str(one.error)))
+                continue
+            if parsed.fingerprint in known:
+                pk = known[parsed.fingerprint]
+                if repo.add_sighting_if_new(session, pk, origin):
+                    repo.record_event(session, "seen_again", message_pk=pk, details=repo.origin_details(origin))
+                outcomes.append(StoredOutcome(origin, "duplicate", message_pk=pk))
+                continue
+            if parsed.fingerprint in stored_now:
+                message = stored_now[parsed.fingerprint][0]
+                if all(s.source != origin.source[:1000] for s in message.sightings):
+                    message.sightings.append(repo.sighting_for(origin))
+                outcomes.append(StoredOutcome(origin, "duplicate"))
+                seen_again.append((len(outcomes) - 1, message))
+                continue
+            thread = threads.get(parsed.thread_key)
+            if thread is None:
+                thread = repo.new_thread(parsed.subject, parsed.thread_key)
+                session.add(thread)
+                threads[parsed.thread_key] = thread
+            stored_now[parsed.fingerprint] = repo.add_message(session, parsed, thread, origin)
+            outcomes.append(StoredOutcome(origin, "stored"))
+        session.flush()
+
+        for index, (message, inquiry) in zip(
+            (i for i, o in enumerate(outcomes) if o.outcome == "stored"), stored_now.values()
+        ):
+            origin = outcomes[index].origin
+            outcomes[index] = StoredOutcome(origin, "stored", message_pk=message.id, inquiry_id=inquiry.id)
+            details = repo.origin_details(origin)
+            details["message_id"] = message.message_id
+            if message.automation_reason:
+                details["automation"] = message.automation_reason
+            repo.record_event(
+                session, "stored", message_pk=message.id, inquiry_id=inquiry.id, to_state=repo.STATE_NEW,
+                details=details,
+            )
+        for index, message in seen_again:
+            origin = outcomes[index].origin
+            outcomes[index] = StoredOutcome(origin, "duplicate", message_pk=message.id)
+            repo.record_event(session, "seen_again", message_pk=message.id, details=repo.origin_details(origin))
+        for index, record, error in quarantined_now:
+            details = repo.origin_details(outcomes[index].origin)
+            details["reason"] = error
+            repo.record_event(session, "quarantined", quarantine_id=record.id, to_state="quarantined", details=details)
+        return outcomes

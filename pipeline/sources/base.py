@@ -1,0 +1,33 @@
+"""What every source yields: raw bytes and where they were found."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message was seen; ``source`` is unique per place (a path, an mbox entry, an IMAP UID)."""
+
+    kind: str
+    source: str
+    mailbox: str | None = None
+    folder: str | None = None
+    uidvalidity: int | None = None
+    uid: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """The raw bytes of one message and their origin."""
+
+    origin: Origin
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """A place that could not be read at all (no bytes to quarantine), reported and counted apart."""
+
+    source: str
+    error: str

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, the database bootstrap, migrations and repositories."""

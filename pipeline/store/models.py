@@ -1,0 +1,228 @@
+"""The database schema as SQLAlchemy 2.0 models. Every change here needs an Alembic migration."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class RawBlob(Base):
+    """The exact bytes of a message or a quarantined file, addressed by their SHA-256."""
+
+    __tablename__ = "raw_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Thread(Base):
+    """A conversation: every message that shares a thread key."""
+
+    __tablename__ = "threads"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    thread_key: Mapped[str] = mapped_column(String(600), unique=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Message(Base):
+    """One message, stored once whatever the number of times and places it was seen."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    raw_sha256: Mapped[str] = mapped_column(ForeignKey("raw_blobs.sha256"))
+    message_id: Mapped[str | None] = mapped_column(String(600), index=True)
+    in_reply_to: Mapped[str | None] = mapped_column(String(600))
+    references: Mapped[list[str]] = mapped_column(JSON, default=list)
+    thread_id: Mapped[int] = mapped_column(ForeignKey("threads.id"), index=True)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    sender_name: Mapped[str] = mapped_column(String(500), default="")
+    sender_address: Mapped[str | None] = mapped_column(String(500), index=True)
+    reply_to: Mapped[str | None] = mapped_column(String(500))
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(200))
+    is_auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_bounce: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_mailing_list: Mapped[bool] = mapped_column(Boolean, default=False)
+    automation_reason: Mapped[str | None] = mapped_column(String(500))
+    defects: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    thread: Mapped[Thread] = relationship()
+    inquiry: Mapped["Inquiry"] = relationship(back_populates="message", uselist=False)
+    attachments: Mapped[list["AttachmentRecord"]] = relationship(back_populates="message")
+    sightings: Mapped[list["Sighting"]] = relationship(back_populates="message")
+
+
+class Inquiry(Base):
+    """The parsed text of a message and its place in the triage state machine."""
+
+    __tablename__ = "inquiries"
+    __table_args__ = (Index("ix_inquiries_state_id", "state", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    state: Mapped[str] = mapped_column(String(32), default="new")
+    text: Mapped[str] = mapped_column(Text, default="")
+    new_text: Mapped[str] = mapped_column(Text, default="")
+    quoted_text: Mapped[str] = mapped_column(Text, default="")
+    signature: Mapped[str] = mapped_column(Text, default="")
+    forwarded_text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="inquiry")
+
+
+class AttachmentRecord(Base):
+    """What an attachment is; its bytes stay inside the raw message."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(200))
+    disposition: Mapped[str] = mapped_column(String(32))
+    content_id: Mapped[str | None] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    oversized: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    message: Mapped[Message] = relationship(back_populates="attachments")
+
+
+class Sighting(Base):
+    """One time a message was seen in a source: a file, an mbox, a Maildir, an IMAP folder."""
+
+    __tablename__ = "sightings"
+    __table_args__ = (
+        UniqueConstraint("message_pk", "source", name="uq_sightings_message_source"),
+        Index("ix_sightings_imap", "mailbox", "folder", "uidvalidity", "uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    kind: Mapped[str] = mapped_column(String(16))
+    mailbox: Mapped[str | None] = mapped_column(String(200))
+    folder: Mapped[str | None] = mapped_column(String(500))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    uid: Mapped[int | None] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    message: Mapped[Message] = relationship(back_populates="sightings")
+
+
+class QuarantineRecord(Base):
+    """Bytes that could not be stored as a message, kept with the reason."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("raw_sha256", "source", name="uq_quarantine_raw_source"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    raw_sha256: Mapped[str] = mapped_column(ForeignKey("raw_blobs.sha256"), index=True)
+    source: Mapped[str] = mapped_column(String(1000))
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Mailbox(Base):
+    """An IMAP account named in the configuration, with its health."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(500), default="")
+    user: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(32), default="unknown")
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    alert: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FolderSyncState(Base):
+    """How far one folder of a mailbox has been synced, per UIDVALIDITY."""
+
+    __tablename__ = "folder_sync_state"
+    __table_args__ = (UniqueConstraint("mailbox_id", "folder", name="uq_folder_sync_state_mailbox_folder"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    mailbox_id: Mapped[int] = mapped_column(ForeignKey("mailboxes.id"))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditEvent(Base):
+    """An append-only record of every state change (the database refuses updates and deletes)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_message", "message_pk", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    event: Mapped[str] = mapped_column(String(64))
+    message_pk: Mapped[int | None] = mapped_column(BigInteger)
+    inquiry_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    quarantine_id: Mapped[int | None] = mapped_column(BigInteger)
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str | None] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200), default="system")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,216 @@
+"""Reads and writes of stored messages, inside a caller's session (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pipeline.mail.model import ParsedMessage
+from pipeline.sources.base import Origin
+from pipeline.store.models import (
+    AttachmentRecord,
+    AuditEvent,
+    Inquiry,
+    Message,
+    QuarantineRecord,
+    RawBlob,
+    Sighting,
+    Thread,
+    utcnow,
+)
+
+STATE_NEW = "new"
+
+
+def record_event(
+    session: Session,
+    event: str,
+    *,
+    message_pk: int | None = None,
+    inquiry_id: int | None = None,
+    quarantine_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    actor: str = "system",
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the audit log (in the caller's transaction)."""
+    row = AuditEvent(
+        event=event,
+        message_pk=message_pk,
+        inquiry_id=inquiry_id,
+        quarantine_id=quarantine_id,
+        from_state=from_state,
+        to_state=to_state,
+        actor=actor,
+        details=details or {},
+    )
+    session.add(row)
+    return row
+
+
+def origin_details(origin: Origin) -> dict[str, Any]:
+    """An origin as audit-log details."""
+    details: dict[str, Any] = {"kind": origin.kind, "source": origin.source}
+    for key in ("mailbox", "folder", "uidvalidity", "uid"):
+        value = getattr(origin, key)
+        if value is not None:
+            details[key] = value
+    return details
+
+
+def existing_fingerprints(session: Session, fingerprints: Iterable[str]) -> dict[str, int]:
+    """Which of these fingerprints are stored already, with their message's primary key."""
+    wanted = list(set(fingerprints))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = session.execute(select(Message.fingerprint, Message.id).where(Message.fingerprint.in_(chunk)))
+        found.update({fp: pk for fp, pk in rows})
+    return found
+
+
+def existing_blobs(session: Session, hashes: Iterable[str]) -> set[str]:
+    """Which raw blobs are stored already."""
+    wanted = list(set(hashes))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.scalars(select(RawBlob.sha256).where(RawBlob.sha256.in_(chunk))))
+    return found
+
+
+def threads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Thread]:
+    """Stored threads for these keys."""
+    wanted = list(set(keys))
+    found: dict[str, Thread] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update({t.thread_key: t for t in session.scalars(select(Thread).where(Thread.thread_key.in_(chunk)))})
+    return found
+
+
+def add_blob(session: Session, sha256: str, raw: bytes) -> None:
+    """Keep raw bytes under their hash (the caller checked they are not stored yet)."""
+    session.add(RawBlob(sha256=sha256, size=len(raw), data=raw))
+
+
+def add_message(session: Session, parsed: ParsedMessage, thread: Thread, origin: Origin) -> tuple[Message, Inquiry]:
+    """Store a new message, its inquiry in state ``new``, its attachments and first sighting."""
+    message = Message(
+        fingerprint=parsed.fingerprint,
+        raw_sha256=parsed.raw_sha256,
+        message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=list(parsed.references),
+        subject=parsed.subject,
+        sender_name=parsed.sender.name[:500] if parsed.sender else "",
+        sender_address=parsed.sender.address[:500] if parsed.sender and parsed.sender.address else None,
+        reply_to=str(parsed.reply_to)[:500] if parsed.reply_to else None,
+        recipients=[str(a) for a in (*parsed.to, *parsed.cc)][:200],
+        sent_at=parsed.date,
+        size=parsed.size,
+        content_type=parsed.content_type[:200],
+        is_auto_reply=parsed.automation.is_auto_reply,
+        is_bounce=parsed.automation.is_bounce,
+        is_mailing_list=parsed.automation.is_mailing_list,
+        automation_reason=parsed.automation.reason,
+        defects=list(parsed.defects),
+    )
+    message.thread = thread
+    inquiry = Inquiry(
+        state=STATE_NEW,
+        text=parsed.text,
+        new_text=parsed.parts.new_text,
+        quoted_text=parsed.parts.quoted_text,
+        signature=parsed.parts.signature,
+        forwarded_text=parsed.parts.forwarded_text,
+        html=parsed.html,
+    )
+    message.inquiry = inquiry
+    for position, attachment in enumerate(parsed.attachments):
+        message.attachments.append(
+            AttachmentRecord(
+                position=position,
+                filename=attachment.filename,
+                content_type=attachment.content_type[:200],
+                disposition=attachment.disposition[:32],
+                content_id=attachment.content_id,
+                size=attachment.size,
+                sha256=attachment.sha256,
+                oversized=attachment.oversized,
+            )
+        )
+    message.sightings.append(sighting_for(origin))
+    session.add(message)
+    return message, inquiry
+
+
+def sighting_for(origin: Origin) -> Sighting:
+    """A sighting row for ``origin``, not yet attached to a message."""
+    return Sighting(
+        source=origin.source[:1000],
+        kind=origin.kind,
+        mailbox=origin.mailbox,
+        folder=origin.folder,
+        uidvalidity=origin.uidvalidity,
+        uid=origin.uid,
+    )
+
+
+def add_sighting_if_new(session: Session, message_pk: int, origin: Origin) -> bool:
+    """Record that a stored message was seen again at ``origin``; False when that place was known."""
+    known = session.scalar(
+        select(Sighting.id).where(Sighting.message_pk == message_pk, Sighting.source == origin.source[:1000])
+    )
+    if known is not None:
+        return False
+    sighting = sighting_for(origin)
+    sighting.message_pk = message_pk
+    session.add(sighting)
+    return True
+
+
+def quarantine_exists(session: Session, raw_sha256: str, source: str) -> int | None:
+    """The id of the quarantine record for these bytes from this place, if any."""
+    return session.scalar(
+        select(QuarantineRecord.id).where(
+            QuarantineRecord.raw_sha256 == raw_sha256, QuarantineRecord.source == source[:1000]
+        )
+    )
+
+
+def add_quarantine(session: Session, raw_sha256: str, origin: Origin, reason: str, error: str) -> QuarantineRecord:
+    """Keep bytes that could not be stored as a message, with the reason."""
+    record = QuarantineRecord(
+        raw_sha256=raw_sha256, source=origin.source[:1000], kind=origin.kind, reason=reason[:200], error=error
+    )
+    session.add(record)
+    return record
+
+
+def new_thread(subject: str, key: str) -> Thread:
+    """A thread for a key not stored yet."""
+    now = utcnow()
+    return Thread(thread_key=key[:600], subject=subject[:1000], created_at=now, updated_at=now)
+
+
+def count_by_state(session: Session) -> dict[str, int]:
+    """How many inquiries are in each state."""
+    rows = session.execute(select(Inquiry.state, func.count()).group_by(Inquiry.state))
+    return {state: count for state, count in rows}
+
+
+def pending_inquiry_ids(session: Session, limit: int = 100, *, claim: bool = False) -> Sequence[int]:
+    """Ids of inquiries waiting in state ``new``, oldest first.
+
+    With ``claim`` on PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``,
+    so several workers on several machines never take the same inquiry.
+    """
+    query = select(Inquiry.id).where(Inquiry.state == STATE_NEW).order_by(Inquiry.id).limit(limit)
+    if claim and session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
