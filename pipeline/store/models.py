@@ -19,7 +19,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -35,8 +37,26 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware in UTC (SQLite forgets the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime}
 
 
 # BigInteger ids on PostgreSQL, INTEGER PRIMARY KEY (rowid) on SQLite.
@@ -51,7 +71,7 @@ class RawBlob(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     data: Mapped[bytes] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Thread(Base):
@@ -62,8 +82,8 @@ class Thread(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     thread_key: Mapped[str] = mapped_column(String(600), unique=True)
     subject: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):
@@ -83,7 +103,7 @@ class Message(Base):
     sender_address: Mapped[str | None] = mapped_column(String(500), index=True)
     reply_to: Mapped[str | None] = mapped_column(String(500))
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column()
     size: Mapped[int] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(String(200))
     is_auto_reply: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -91,7 +111,7 @@ class Message(Base):
     is_mailing_list: Mapped[bool] = mapped_column(Boolean, default=False)
     automation_reason: Mapped[str | None] = mapped_column(String(500))
     defects: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     thread: Mapped[Thread] = relationship()
     inquiry: Mapped["Inquiry"] = relationship(back_populates="message", uselist=False)
@@ -114,8 +134,8 @@ class Inquiry(Base):
     signature: Mapped[str] = mapped_column(Text, default="")
     forwarded_text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message] = relationship(back_populates="inquiry")
 
@@ -156,7 +176,7 @@ class Sighting(Base):
     folder: Mapped[str | None] = mapped_column(String(500))
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     uid: Mapped[int | None] = mapped_column(BigInteger)
-    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     message: Mapped[Message] = relationship(back_populates="sightings")
 
@@ -173,8 +193,8 @@ class QuarantineRecord(Base):
     kind: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(String(200))
     error: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column()
 
 
 class Mailbox(Base):
@@ -187,11 +207,11 @@ class Mailbox(Base):
     host: Mapped[str] = mapped_column(String(500), default="")
     user: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(32), default="unknown")
-    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     alert: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class FolderSyncState(Base):
@@ -205,8 +225,8 @@ class FolderSyncState(Base):
     folder: Mapped[str] = mapped_column(String(500))
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
-    first_synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_synced_at: Mapped[datetime | None] = mapped_column()
+    last_sync_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -217,7 +237,7 @@ class AuditEvent(Base):
     __table_args__ = (Index("ix_audit_log_message", "message_pk", "id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
     event: Mapped[str] = mapped_column(String(64))
     message_pk: Mapped[int | None] = mapped_column(BigInteger)
     inquiry_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
