@@ -23,7 +23,7 @@ from pipeline.mail.model import ParsedMessage
 from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
 from pipeline.store import repository as repo
-from pipeline.store.db import describe_db_error
+from pipeline.store.db import WRITE_OPTION, describe_db_error
 from pipeline.store.models import Inquiry, Message, QuarantineRecord
 
 log = logging.getLogger(__name__)
@@ -192,6 +192,7 @@ class Ingestor:
         session = self.session_factory()
         try:
             with session.begin():
+                session.connection(execution_options={WRITE_OPTION: True})
                 return self._write(session, batch)
         finally:
             session.close()

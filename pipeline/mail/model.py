@@ -62,7 +62,7 @@ class ParsedMessage:
     """Everything triage needs from one message, derived from its bytes alone."""
 
     fingerprint: str
-    raw_sha256: str
+    raw_sha256: str  # of the exact bytes given, kept as they were
     size: int
     message_id: str | None
     in_reply_to: str | None

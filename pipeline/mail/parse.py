@@ -63,11 +63,13 @@ def _check_looks_like_mail(raw: bytes) -> None:
     if not raw.strip():
         raise ParseError("empty message: the file holds no bytes")
     head = _BODY_SPLIT.split(raw[:65536], maxsplit=1)[0]
-    if b"\x00" in head:
+    if head.count(b"\x00") > max(2, len(head) // 100):
         raise ParseError("not an email message: binary data (NUL bytes) in the header block")
     lines = head.splitlines()
     first = next((line for line in lines if line.strip()), b"")
     if not _HEADER_LINE.match(first):
+        if b"\x00" in raw[:1024]:
+            raise ParseError("not an email message: binary data, no header block")
         raise ParseError("not an email message: the first line is not a header (Name: value)")
     names = {m.group(1).lower() for line in lines if (m := _HEADER_LINE.match(line))}
     if not names & _KNOWN_HEADERS:
@@ -130,7 +132,13 @@ class _HeaderReader:
             value = self.message.get(name)
             if value is None:
                 return None
-            return clean_text(" ".join(str(value).split()))
+            text = str(value)
+            if "\ufffd" in text:
+                # policy.default replaces what it cannot decode (unknown or wrong charsets); try harder.
+                raw = self.raw(name)
+                if raw is not None and "=?" in raw:
+                    text = _decode_rfc2047(raw)
+            return clean_text(" ".join(text.split()))
         except Exception as exc:  # policy.default raises assorted errors on malformed headers
             self.fell_back = True
             self.defects.append(f"header {name}: {type(exc).__name__}")
@@ -288,7 +296,7 @@ def _forwarded_summary(inner: Message, limits: ParseLimits) -> str:
     return "\n".join(header_lines + ["", text]).strip()
 
 
-def _parse_with(raw: bytes, policy: Any, limits: ParseLimits) -> ParsedMessage:
+def _parse_with(raw: bytes, raw_sha256: str, policy: Any, limits: ParseLimits) -> ParsedMessage:
     message = BytesParser(policy=policy).parsebytes(raw)
     headers = _HeaderReader(message)
     message_id_list = parse_message_ids(headers.get("Message-ID"))
@@ -300,7 +308,7 @@ def _parse_with(raw: bytes, policy: Any, limits: ParseLimits) -> ParsedMessage:
     sender = senders[0] if senders else None
     reply_tos = headers.addresses("Reply-To")
     return_path = headers.get("Return-Path")
-    content_type = _safe(lambda: message.get_content_type(), "text/plain")
+    content_type = clean_text(_safe(lambda: message.get_content_type(), "text/plain"))[:200]
     report_type = _safe(lambda: message.get_param("report-type"), None)
 
     body = _Body(limits)
@@ -334,7 +342,7 @@ def _parse_with(raw: bytes, policy: Any, limits: ParseLimits) -> ParsedMessage:
     defects = [type(d).__name__ for d in getattr(message, "defects", [])][:50] + headers.defects[:50]
     return ParsedMessage(
         fingerprint=fingerprint(raw, message_id, essentials),
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        raw_sha256=raw_sha256,
         size=len(raw),
         message_id=message_id,
         in_reply_to=in_reply_to[0] if in_reply_to else None,
@@ -369,14 +377,15 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedMessag
     limits = limits or ParseLimits()
     if len(raw) > limits.max_message_bytes:
         raise ParseError(f"message too large: {len(raw)} bytes, the limit is {limits.max_message_bytes}")
+    original_sha256 = hashlib.sha256(raw).hexdigest()
     raw = _strip_mbox_line(raw.removeprefix(b"\xef\xbb\xbf"))
     _check_looks_like_mail(raw)
     try:
-        return _parse_with(raw, email_policy.default, limits)
+        return _parse_with(raw, original_sha256, email_policy.default, limits)
     except RecursionError as exc:
         raise ParseError("message nested too deeply to parse") from exc
     except Exception as first:  # the stdlib's failures on broken MIME are not one type
         try:
-            return _parse_with(raw, email_policy.compat32, limits)
+            return _parse_with(raw, original_sha256, email_policy.compat32, limits)
         except Exception as exc:
             raise ParseError(f"cannot parse message: {type(first).__name__}: {first}"[:500]) from exc

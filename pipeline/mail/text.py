@@ -72,6 +72,11 @@ def decode_bytes(data: bytes, declared: str | None = None) -> tuple[str, str, bo
             return clean_text(data.decode(codec)), codec, False
         except (UnicodeDecodeError, LookupError):
             pass
+    if _looks_single_byte(data):
+        try:
+            return clean_text(data.decode("cp1252")), "cp1252", True
+        except UnicodeDecodeError:
+            pass
     if len(data) <= 200_000:
         best = from_bytes(data).best()
         if best is not None and best.encoding:
@@ -94,6 +99,21 @@ def _without_surrogates(text: str) -> str:
 
 def _only_escapes(text: str) -> bool:
     return all(not ("\ud800" <= ch <= "\udfff") or "\udc80" <= ch <= "\udcff" for ch in text)
+
+
+_HIGH_RUN = re.compile(rb"[\x80-\xff]{2,}")
+_HIGH = re.compile(rb"[\x80-\xff]")
+
+
+def _looks_single_byte(data: bytes) -> bool:
+    """True when 8-bit bytes stand mostly alone between ASCII, as accented Latin letters do.
+
+    Multi-byte encodings (CJK, UTF-8) put them in runs; statistical guessing suits those better.
+    """
+    sample = data[:20_000]
+    high = len(_HIGH.findall(sample))
+    in_runs = sum(len(m) for m in _HIGH_RUN.findall(sample))
+    return high > 0 and in_runs <= high // 2
 
 
 def clean_text(text: str) -> str:

@@ -23,6 +23,7 @@ from pipeline.errors import StorageError
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+WRITE_OPTION = "triage_writer"  # execution option: this transaction will write (BEGIN IMMEDIATE on SQLite)
 _MIGRATION_LOCK_ID = 7_420_001  # PostgreSQL advisory lock: one node migrates at a time
 
 
@@ -84,7 +85,12 @@ def _configure_sqlite(engine: Engine, busy_timeout: float) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # Writers take the write lock up front: two deferred transactions that both
+        # read and then write would deadlock, and SQLite fails one at once.
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -94,10 +100,11 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session in one transaction: committed at the end, rolled back on any error."""
+    """A session in one writing transaction: committed at the end, rolled back on any error."""
     session = factory()
     try:
         with session.begin():
+            session.connection(execution_options={WRITE_OPTION: True})
             yield session
     except OperationalError as exc:
         raise StorageError(describe_db_error(exc)) from exc

@@ -1,0 +1,186 @@
+"""Storing exactly once, on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from pipeline.config import DatabaseSettings, Settings
+from pipeline.ingest import Ingestor
+from pipeline.runtime import Runtime, open_runtime
+from pipeline.sources.base import Origin, SourceItem
+from pipeline.store import repository as repo
+from pipeline.store.db import _alembic_config, current_revision, head_revision
+from pipeline.store.models import AuditEvent, Inquiry, Message, QuarantineRecord, RawBlob, Sighting, Thread
+from tests.support.mail import make_message
+
+
+def item(raw: bytes, source: str, kind: str = "file") -> SourceItem:
+    return SourceItem(Origin(kind=kind, source=source), raw)
+
+
+def count(runtime: Runtime, model: type) -> int:
+    with runtime.session_factory() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_new_message_is_stored_with_raw_bytes_inquiry_thread_and_audit(runtime: Runtime) -> None:
+    raw = make_message()
+    stats = Ingestor(runtime.session_factory).ingest([item(raw, "/in/a.eml")])
+    assert stats.as_json() == {"seen": 1, "stored": 1, "duplicates": 0, "quarantined": 0}
+    with runtime.session_factory() as session:
+        message = session.scalars(select(Message)).one()
+        assert session.get(RawBlob, message.raw_sha256).data == raw
+        inquiry = session.scalars(select(Inquiry)).one()
+        assert inquiry.state == "new" and inquiry.message_pk == message.id
+        assert inquiry.new_text.startswith("Hello, what is the renewal fee")
+        assert session.scalars(select(Thread)).one().thread_key == "mid:abc123@example.com"
+        event = session.scalars(select(AuditEvent)).one()
+        assert (event.event, event.to_state, event.details["source"]) == ("stored", "new", "/in/a.eml")
+        assert message.created_at.tzinfo is not None
+    assert list(stats.inquiry_ids) == [inquiry.id]
+
+
+def test_same_message_twice_and_through_two_sources_is_one_inquiry(runtime: Runtime) -> None:
+    raw = make_message()
+    ingestor = Ingestor(runtime.session_factory)
+    ingestor.ingest([item(raw, "/in/a.eml")])
+    again = ingestor.ingest([item(raw, "/in/a.eml")])
+    assert again.as_json() == {"seen": 1, "stored": 0, "duplicates": 1, "quarantined": 0}
+    # The same message from an IMAP folder: CRLF line endings and trace headers added.
+    imap_raw = (b"Received: from mx.example.org\r\nDelivered-To: desk@x\r\n" + raw.replace(b"\n", b"\r\n"))
+    imap = SourceItem(Origin(kind="imap", source="imap://desk/INBOX;UIDVALIDITY=7/;UID=3", mailbox="desk",
+                             folder="INBOX", uidvalidity=7, uid=3), imap_raw)
+    assert ingestor.ingest([imap]).duplicates == 1
+    assert count(runtime, Message) == 1 and count(runtime, Inquiry) == 1
+    with runtime.session_factory() as session:
+        sightings = session.scalars(select(Sighting).order_by(Sighting.id)).all()
+        assert [s.kind for s in sightings] == ["file", "imap"]
+        assert (sightings[1].mailbox, sightings[1].folder, sightings[1].uidvalidity, sightings[1].uid) == (
+            "desk", "INBOX", 7, 3)
+        events = [e.event for e in session.scalars(select(AuditEvent).order_by(AuditEvent.id))]
+        assert events == ["stored", "seen_again"]
+
+
+def test_duplicates_within_one_batch(runtime: Runtime) -> None:
+    raw = make_message()
+    stats = Ingestor(runtime.session_factory).ingest([item(raw, "/a"), item(raw, "/b"), item(raw, "/a")])
+    assert stats.as_json() == {"seen": 3, "stored": 1, "duplicates": 2, "quarantined": 0}
+    assert count(runtime, Sighting) == 2
+
+
+def test_reused_message_id_and_missing_message_id(runtime: Runtime) -> None:
+    ingestor = Ingestor(runtime.session_factory)
+    stats = ingestor.ingest([
+        item(make_message("First question"), "/1"),
+        item(make_message("A different question, same Message-ID"), "/2"),
+        item(make_message("No Message-ID at all", message_id=None), "/3"),
+        item(make_message("No Message-ID at all", message_id=None), "/4"),
+    ])
+    assert stats.as_json() == {"seen": 4, "stored": 3, "duplicates": 1, "quarantined": 0}
+
+
+def test_replies_join_the_thread_of_their_root(runtime: Runtime) -> None:
+    ingestor = Ingestor(runtime.session_factory)
+    ingestor.ingest([item(make_message(message_id="<root@x>"), "/root")])
+    ingestor.ingest([item(make_message("Reply", message_id="<r1@x>", headers={"In-Reply-To": "<root@x>",
+                                                                                 "References": "<root@x>"}), "/r1")])
+    with runtime.session_factory() as session:
+        assert len(set(session.scalars(select(Message.thread_id)))) == 1
+
+
+def test_unusable_bytes_are_quarantined_with_reason_and_kept(runtime: Runtime) -> None:
+    junk = b"\x89PNG\r\n\x1a\n\x00\x00binary"
+    ingestor = Ingestor(runtime.session_factory)
+    stats = ingestor.ingest([item(junk, "/in/picture.png"), item(make_message(), "/in/ok.eml")])
+    assert stats.as_json() == {"seen": 2, "stored": 1, "duplicates": 0, "quarantined": 1}
+    again = ingestor.ingest([item(junk, "/in/picture.png")])
+    assert again.quarantined == 1
+    with runtime.session_factory() as session:
+        record = session.scalars(select(QuarantineRecord)).one()
+        assert record.reason == "not an email message" and "binary" in record.error
+        assert session.get(RawBlob, record.raw_sha256).data == junk
+        assert session.scalar(select(func.count()).where(AuditEvent.event == "quarantined")) == 1
+
+
+def test_text_the_database_would_refuse_is_stored_cleanly(runtime: Runtime) -> None:
+    raw = b"From: a@example.com\nSubject: nul\x00byte \xff\xfe\nMessage-ID: <nul@x>\n\nbody\x00with nul\n"
+    stats = Ingestor(runtime.session_factory).ingest([item(raw, "/nul")])
+    assert stats.stored == 1
+
+
+def test_audit_log_is_append_only(runtime: Runtime) -> None:
+    Ingestor(runtime.session_factory).ingest([item(make_message(), "/a")])
+    with pytest.raises(DBAPIError, match="append-only"):
+        with runtime.session_factory.begin() as session:
+            session.execute(update(AuditEvent).values(event="tampered"))
+    with pytest.raises(DBAPIError, match="append-only"):
+        with runtime.session_factory.begin() as session:
+            session.execute(text("DELETE FROM audit_log"))
+    assert count(runtime, AuditEvent) == 1
+
+
+def test_concurrent_writers_store_each_message_once(db_url: str) -> None:
+    raws = [make_message(f"Question number {n}", message_id=f"<q{n}@x>") for n in range(60)]
+    runtimes = [open_runtime(Settings(database=DatabaseSettings(url=db_url))) for _ in range(3)]
+    results = []
+    errors: list[BaseException] = []
+
+    def work(rt: Runtime, name: str) -> None:
+        try:
+            results.append(Ingestor(rt.session_factory, batch_size=7).ingest(item(r, f"/{name}/{i}")
+                                                                             for i, r in enumerate(raws)))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(rt, f"node{i}")) for i, rt in enumerate(runtimes)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(r.stored for r in results) == 60
+    assert sum(r.duplicates for r in results) == 120
+    assert count(runtimes[0], Message) == 60
+    assert count(runtimes[0], Sighting) == 180
+    for rt in runtimes:
+        rt.close()
+
+
+def test_pending_inquiries_are_claimed_oldest_first(runtime: Runtime) -> None:
+    Ingestor(runtime.session_factory).ingest([item(make_message(f"q{n}", message_id=f"<p{n}@x>"), f"/{n}")
+                                              for n in range(5)])
+    with runtime.session_factory.begin() as session:
+        ids = repo.pending_inquiry_ids(session, limit=3, claim=True)
+    assert ids == sorted(ids) and len(ids) == 3
+
+
+def test_migrations_go_down_and_up_again(runtime: Runtime) -> None:
+    from alembic import command
+
+    assert current_revision(runtime.engine) == head_revision()
+    command.downgrade(_alembic_config(runtime.engine), "base")
+    assert current_revision(runtime.engine) is None
+    command.upgrade(_alembic_config(runtime.engine), "head")
+    assert current_revision(runtime.engine) == head_revision()
+
+
+def test_real_world_corpus_is_stored_or_quarantined_none_lost(runtime: Runtime, real_mail_files: list[Path]) -> None:
+    items = [item(p.read_bytes(), str(p)) for p in real_mail_files]
+    stats = Ingestor(runtime.session_factory).ingest(items)
+    assert stats.seen == 246
+    assert stats.as_json() == {"seen": 246, "stored": 243, "duplicates": 0, "quarantined": 3}
+    with runtime.session_factory() as session:
+        reasons = dict(session.execute(select(QuarantineRecord.source, QuarantineRecord.reason)).all())
+        kept = set(session.scalars(select(RawBlob.sha256)))
+    assert {Path(s).name for s in reasons} == {
+        "cpython__msg_19.txt.eml", "mime4j__malformedHeaderStartsBody-noheader.msg.eml", "spamassassin__bsmtp.eml"}
+    assert all(r == "not an email message" for r in reasons.values())
+    import hashlib
+
+    for path in real_mail_files:  # every file's exact bytes are kept, stored or quarantined
+        assert hashlib.sha256(path.read_bytes()).hexdigest() in kept
