@@ -75,6 +75,19 @@ class LoggingSettings(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class TriageSettings(_Section):
+    """Where triage finds its taxonomy, routing rules, model and training corpus.
+
+    Relative paths are taken from the working directory, then from the source tree.
+    """
+
+    taxonomy: Path = Path("config/taxonomy.toml")
+    routing: Path = Path("config/routing.toml")
+    model_path: Path = Path("var/models/triage-model.skops")
+    corpus: Path = Path("data/corpus")
+    auto_train: bool = True
+
+
 class MailboxSettings(_Section):
     """One IMAP mailbox to watch."""
 
@@ -160,6 +173,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     logging: LoggingSettings = LoggingSettings()
     mailboxes: dict[str, MailboxSettings] = Field(default_factory=dict)
+    triage: TriageSettings = TriageSettings()
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy as email_policy
+from email.policy import EmailPolicy
 from email.message import Message
 from email.parser import BytesParser
 from typing import Any
@@ -112,63 +113,66 @@ def _decode_rfc2047(value: str) -> str:
     return clean_text(text)
 
 
+class _RawHeaderPolicy(EmailPolicy):
+    """``policy.default`` for parsing, but header values are read as raw text.
+
+    policy.default builds a structured header object on every read: that is
+    most of its cost, and some malformed headers raise only then. Values are
+    decoded here instead (RFC 2047, 8-bit, addresses) with the lenient
+    ``compat32``-era helpers, which never raise.
+    """
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if hasattr(value, "name"):
+            return value
+        return "".join(_LINESEP.split(value))
+
+
+_LINESEP = re.compile(r"\r\n|\r|\n")
+_DEFAULT_POLICY = _RawHeaderPolicy()
+
+
+def _decode_header_value(raw: str) -> str:
+    value = " ".join(_LINESEP.sub(" ", raw).split())
+    if "=?" in value:
+        return _decode_rfc2047(value)
+    return clean_text(value)
+
+
 class _HeaderReader:
-    """Header values that never raise: ``policy.default`` first, ``compat32`` decoding when it fails."""
+    """Decoded header values that never raise, from the raw values the parser kept."""
 
     def __init__(self, message: Message) -> None:
         self.message = message
-        self.fell_back = False
         self.defects: list[str] = []
+        self.first: dict[str, str] = {}
+        for key, value in message.raw_items():
+            self.first.setdefault(key.lower(), value if isinstance(value, str) else str(value))
 
     def raw(self, name: str) -> str | None:
-        lowered = name.lower()
-        for key, value in self.message.raw_items():
-            if key.lower() == lowered:
-                return value if isinstance(value, str) else str(value)
-        return None
+        return self.first.get(name.lower())
 
     def get(self, name: str) -> str | None:
-        try:
-            value = self.message.get(name)
-            if value is None:
-                return None
-            text = str(value)
-            if "\ufffd" in text:
-                # policy.default replaces what it cannot decode (unknown or wrong charsets); try harder.
-                raw = self.raw(name)
-                if raw is not None and "=?" in raw:
-                    text = _decode_rfc2047(raw)
-            return clean_text(" ".join(text.split()))
-        except Exception as exc:  # policy.default raises assorted errors on malformed headers
-            self.fell_back = True
-            self.defects.append(f"header {name}: {type(exc).__name__}")
-            raw = self.raw(name)
-            return None if raw is None else " ".join(_decode_rfc2047(raw).split())
+        raw = self.raw(name)
+        return None if raw is None else _decode_header_value(raw)
 
     def addresses(self, name: str) -> tuple[Address, ...]:
-        try:
-            value = self.message.get(name)
-            if value is None:
-                return ()
-            found = getattr(value, "addresses", None)
-            if found is not None:
-                return tuple(
-                    Address(clean_text(a.display_name or ""), clean_text(a.addr_spec or "").lower())
-                    for a in found
-                    if a.display_name or a.addr_spec
-                )
-        except Exception as exc:  # fall back to the lenient parser below
-            self.fell_back = True
-            self.defects.append(f"header {name}: {type(exc).__name__}")
         raw = self.raw(name)
         if raw is None:
             return ()
-        decoded = _decode_rfc2047(raw)
-        return tuple(
-            Address(name_.strip(), addr.strip().lower())
-            for name_, addr in email.utils.getaddresses([decoded])
-            if name_ or addr
-        )
+        unfolded = " ".join(_LINESEP.sub(" ", raw).split())
+        try:
+            pairs = email.utils.getaddresses([unfolded])
+        except Exception:  # getaddresses has raised on hostile input in some Python versions
+            self.defects.append(f"header {name}: unparseable addresses")
+            return ()
+        found = []
+        for display, address in pairs:
+            display = _decode_header_value(display).strip().strip('"').strip()
+            address = clean_text(address).strip().lower()
+            if display or address:
+                found.append(Address(display[:500], address[:500]))
+        return tuple(found)
 
     def date(self) -> datetime | None:
         raw = self.raw("Date")
@@ -364,7 +368,7 @@ def _parse_with(raw: bytes, raw_sha256: str, policy: Any, limits: ParseLimits) -
         automation=automation,
         defects=tuple(defects),
         charset_fallbacks=tuple(body.fallbacks),
-        used_compat_policy=headers.fell_back or policy is email_policy.compat32,
+        used_compat_policy=policy is email_policy.compat32,
         headers=tuple(
             (clean_text(k)[:200], clean_text(v.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))[:_MAX_HEADER_CHARS])
             for k, v in raw_items[:_MAX_HEADERS_KEPT]
@@ -381,7 +385,7 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedMessag
     raw = _strip_mbox_line(raw.removeprefix(b"\xef\xbb\xbf"))
     _check_looks_like_mail(raw)
     try:
-        return _parse_with(raw, original_sha256, email_policy.default, limits)
+        return _parse_with(raw, original_sha256, _DEFAULT_POLICY, limits)
     except RecursionError as exc:
         raise ParseError("message nested too deeply to parse") from exc
     except Exception as first:  # the stdlib's failures on broken MIME are not one type
