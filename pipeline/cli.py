@@ -15,7 +15,7 @@ from sqlalchemy import select
 from pipeline.checks import run_checks
 from pipeline.config import LoadedSettings, load_settings
 from pipeline.errors import ConfigError, SourceError, TriageError
-from pipeline.ingest import Ingestor, StoredOutcome
+from pipeline.ingest import Ingestor, StoredOutcome, retry_quarantined
 from pipeline.runtime import Runtime, configure_logging, open_runtime
 from pipeline.sources.base import SourceItem, SourceProblem
 from pipeline.sources.files import check_paths, iter_paths
@@ -242,6 +242,22 @@ def quarantine_list(state: CliState, limit: int) -> None:
         click.echo(f"#{row.id:<5} {row.reason:<28} {row.source}")
         click.echo(f"       {row.error[:200]}")
     click.echo(f"{len(rows)} quarantined item(s) shown")
+
+
+@quarantine.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of counts.")
+@pass_state
+def quarantine_retry(state: CliState, ids: tuple[int, ...], as_json: bool) -> None:
+    """Parse quarantined items again (all, or the given ids); release those that now store."""
+    runtime = state.runtime()
+    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits)
+    stats = retry_quarantined(ingestor, ids or None)
+    if as_json:
+        click.echo(json.dumps(stats.as_json()))
+    else:
+        click.echo(f"retried {stats.seen}: stored {stats.stored}, duplicates {stats.duplicates}, "
+                   f"still quarantined {stats.quarantined}")
 
 
 def run() -> None:

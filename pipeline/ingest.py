@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,7 +25,7 @@ from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
 from pipeline.store import repository as repo
 from pipeline.store.db import WRITE_OPTION, describe_db_error
-from pipeline.store.models import Inquiry, Message, QuarantineRecord
+from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Ingestor:
         stats = IngestStats()
         for batch in self._batches(items, stats):
             outcomes = self.store_batch(batch)
-            self._count(outcomes, stats)
+            self.count_outcomes(outcomes, stats)
             if on_batch is not None:
                 on_batch(outcomes)
         return stats
@@ -138,7 +139,8 @@ class Ingestor:
         if batch:
             yield batch
 
-    def _count(self, outcomes: list[StoredOutcome], stats: IngestStats) -> None:
+    def count_outcomes(self, outcomes: list[StoredOutcome], stats: IngestStats) -> None:
+        """Add outcomes to the counts and hand newly stored inquiries to the sink."""
         new_ids = []
         for outcome in outcomes:
             stats.seen += 1
@@ -282,3 +284,36 @@ class Ingestor:
             details["reason"] = error
             repo.record_event(session, "quarantined", quarantine_id=record.id, to_state="quarantined", details=details)
         return outcomes
+
+
+def retry_quarantined(ingestor: Ingestor, ids: Sequence[int] | None = None) -> IngestStats:
+    """Parse quarantined bytes again (after a parser fix or a raised limit); release what now stores."""
+    stats = IngestStats()
+    with ingestor.session_factory() as session:
+        query = select(QuarantineRecord.id).where(QuarantineRecord.released_at.is_(None)).order_by(QuarantineRecord.id)
+        if ids:
+            query = query.where(QuarantineRecord.id.in_(list(ids)))
+        record_ids = list(session.scalars(query))
+    for record_id in record_ids:
+        with ingestor.session_factory() as session:
+            record = session.get(QuarantineRecord, record_id)
+            assert record is not None
+            blob = session.get(RawBlob, record.raw_sha256)
+            assert blob is not None
+            item = SourceItem(Origin(kind=record.kind, source=record.source), blob.data)
+        outcome = ingestor.store_batch([item])[0]
+        ingestor.count_outcomes([outcome], stats)
+        if outcome.outcome == "quarantined":
+            continue
+        with ingestor.session_factory.begin() as session:
+            session.connection(execution_options={WRITE_OPTION: True})
+            session.execute(
+                update(QuarantineRecord).where(QuarantineRecord.id == record_id).values(released_at=utcnow())
+            )
+            repo.record_event(
+                session, "released", quarantine_id=record_id, message_pk=outcome.message_pk,
+                inquiry_id=outcome.inquiry_id, from_state="quarantined",
+                to_state=repo.STATE_NEW if outcome.outcome == "stored" else None,
+                details={"outcome": outcome.outcome},
+            )
+    return stats

@@ -184,3 +184,19 @@ def test_real_world_corpus_is_stored_or_quarantined_none_lost(runtime: Runtime, 
 
     for path in real_mail_files:  # every file's exact bytes are kept, stored or quarantined
         assert hashlib.sha256(path.read_bytes()).hexdigest() in kept
+
+
+def test_quarantined_bytes_can_be_retried_after_a_limit_is_raised(runtime: Runtime) -> None:
+    from pipeline.ingest import retry_quarantined
+    from pipeline.mail import ParseLimits
+
+    big = make_message("y" * 5000, message_id="<big@x>")
+    strict = Ingestor(runtime.session_factory, limits=ParseLimits(max_message_bytes=2048))
+    assert strict.ingest([item(big, "/big.eml")]).quarantined == 1
+    assert retry_quarantined(strict).quarantined == 1  # same limit: still refused, nothing written twice
+    relaxed = Ingestor(runtime.session_factory)
+    assert retry_quarantined(relaxed).as_json() == {"seen": 1, "stored": 1, "duplicates": 0, "quarantined": 0}
+    assert retry_quarantined(relaxed).seen == 0
+    with runtime.session_factory() as session:
+        assert session.scalars(select(QuarantineRecord)).one().released_at is not None
+        assert session.scalar(select(func.count()).where(AuditEvent.event == "released")) == 1
