@@ -22,10 +22,11 @@ from pipeline.errors import ParseError, StorageError
 from pipeline.handoff import InquirySink, leave_new
 from pipeline.mail.model import ParsedMessage
 from pipeline.mail.parse import ParseLimits, parse_message
+from pipeline.mail.threads import find_case_tag
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
 from pipeline.store import repository as repo
 from pipeline.store.db import WRITE_OPTION, describe_db_error
-from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, utcnow
+from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, Thread, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,40 @@ def _describe(exc: Exception) -> str:
 
 def _quarantine_reason(error: ParseError) -> str:
     return str(error).split(":", 1)[0]
+
+
+class _ThreadResolver:
+    """Finds the thread of a message whose own thread key is new.
+
+    By References/In-Reply-To first (any referenced message already stored),
+    then by the case tag ``[T-<id>]`` in the subject, so a reply from a client
+    that drops headers still lands in its case.
+    """
+
+    def __init__(self, session: Session, unresolved: list[ParsedMessage]) -> None:
+        self.session = session
+        referenced = {mid for p in unresolved for mid in (*p.references, *([p.in_reply_to] if p.in_reply_to else []))}
+        self.by_message_id = repo.thread_ids_of_messages(session, referenced) if referenced else {}
+        tags = {tag for p in unresolved if (tag := find_case_tag(p.subject)) is not None}
+        self.by_case = repo.thread_ids_of_inquiries(session, tags) if tags else {}
+        self.in_batch: dict[str, Thread] = {}
+
+    def find(self, parsed: ParsedMessage) -> Thread | None:
+        """The existing thread this message belongs to, or None for a new conversation."""
+        for message_id in (*reversed(parsed.references), *([parsed.in_reply_to] if parsed.in_reply_to else [])):
+            if message_id in self.in_batch:
+                return self.in_batch[message_id]
+            if message_id in self.by_message_id:
+                return self.session.get(Thread, self.by_message_id[message_id])
+        tag = find_case_tag(parsed.subject)
+        if tag is not None and tag in self.by_case:
+            return self.session.get(Thread, self.by_case[tag])
+        return None
+
+    def remember(self, parsed: ParsedMessage, thread: Thread) -> None:
+        """Make a message stored in this batch findable by the ones after it."""
+        if parsed.message_id:
+            self.in_batch[parsed.message_id] = thread
 
 
 class Ingestor:
@@ -224,6 +259,7 @@ class Ingestor:
             repo.add_blob(session, sha, raw)
         session.flush()
 
+        resolver = _ThreadResolver(session, [p for p in good if p.thread_key not in threads])
         outcomes: list[StoredOutcome] = []
         stored_now: dict[str, tuple[Message, Inquiry]] = {}
         quarantined_now: list[tuple[int, QuarantineRecord, str]] = []
@@ -253,12 +289,13 @@ class Ingestor:
                 outcomes.append(StoredOutcome(origin, "duplicate"))
                 seen_again.append((len(outcomes) - 1, message))
                 continue
-            thread = threads.get(parsed.thread_key)
+            thread = threads.get(parsed.thread_key) or resolver.find(parsed)
             if thread is None:
                 thread = repo.new_thread(parsed.subject, parsed.thread_key)
                 session.add(thread)
                 threads[parsed.thread_key] = thread
             stored_now[parsed.fingerprint] = repo.add_message(session, parsed, thread, origin)
+            resolver.remember(parsed, thread)
             outcomes.append(StoredOutcome(origin, "stored"))
         session.flush()
 

@@ -9,7 +9,18 @@ _REPLY_PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|tr|rv|r|aw|wg|sv|vs|antw|ref|rif|réf)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]*\]\s*)+",
     re.IGNORECASE,
 )
-_CASE_TAG = re.compile(r"\[T-\d+\]", re.IGNORECASE)
+_CASE_TAG = re.compile(r"\[T-(\d{1,18})\]", re.IGNORECASE)
+
+
+def case_tag(inquiry_id: int) -> str:
+    """The tag put in the subject of every reply, so a reply that lost its headers finds its case."""
+    return f"[T-{inquiry_id}]"
+
+
+def find_case_tag(subject: str) -> int | None:
+    """The inquiry id of the first case tag in a subject, if any."""
+    match = _CASE_TAG.search(subject or "")
+    return int(match.group(1)) if match else None
 
 
 def parse_message_ids(value: str | None) -> tuple[str, ...]:

@@ -93,6 +93,28 @@ def threads_by_key(session: Session, keys: Iterable[str]) -> dict[str, Thread]:
     return found
 
 
+def thread_ids_of_messages(session: Session, message_ids: Iterable[str]) -> dict[str, int]:
+    """The thread of each stored message, by Message-ID."""
+    wanted = list(set(message_ids))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        rows = session.execute(select(Message.message_id, Message.thread_id).where(Message.message_id.in_(chunk)))
+        for message_id, thread_id in rows:
+            if message_id is not None:
+                found.setdefault(message_id, thread_id)
+    return found
+
+
+def thread_ids_of_inquiries(session: Session, inquiry_ids: Iterable[int]) -> dict[int, int]:
+    """The thread of each stored inquiry, by inquiry id."""
+    wanted = list(set(inquiry_ids))
+    rows = session.execute(
+        select(Inquiry.id, Message.thread_id).join(Message, Inquiry.message_pk == Message.id).where(Inquiry.id.in_(wanted))
+    )
+    return {inquiry_id: thread_id for inquiry_id, thread_id in rows}
+
+
 def add_blob(session: Session, sha256: str, raw: bytes) -> None:
     """Keep raw bytes under their hash (the caller checked they are not stored yet)."""
     session.add(RawBlob(sha256=sha256, size=len(raw), data=raw))

@@ -200,3 +200,22 @@ def test_quarantined_bytes_can_be_retried_after_a_limit_is_raised(runtime: Runti
     with runtime.session_factory() as session:
         assert session.scalars(select(QuarantineRecord)).one().released_at is not None
         assert session.scalar(select(func.count()).where(AuditEvent.event == "released")) == 1
+
+
+def test_reply_finds_its_case_by_references_then_by_case_tag(runtime: Runtime) -> None:
+    ingestor = Ingestor(runtime.session_factory)
+    first = ingestor.ingest([item(make_message("Question", message_id="<q1@client>"), "/q1")])
+    case = first.inquiry_ids[0]
+    # Our reply (not ingested) referenced the question; the client's answer references only our reply's id,
+    # which is unknown here, then the question.
+    ingestor.ingest([item(make_message("Follow-up", message_id="<f1@client>",
+                                       headers={"References": "<unknown-root@elsewhere> <q1@client>"}), "/f1")])
+    # A client that drops every threading header but keeps the tag.
+    ingestor.ingest([item(make_message("Answer", subject=f"RE: [T-{case}] Renewal question",
+                                       message_id="<a1@client>"), "/a1")])
+    # An unrelated message stays apart.
+    ingestor.ingest([item(make_message("Other", subject="New topic", message_id="<o1@client>"), "/o1")])
+    with runtime.session_factory() as session:
+        threads = dict(session.execute(select(Message.message_id, Message.thread_id)).all())
+    assert threads["q1@client"] == threads["f1@client"] == threads["a1@client"]
+    assert threads["o1@client"] != threads["q1@client"]
