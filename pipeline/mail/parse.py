@@ -339,10 +339,7 @@ def _parse_with(raw: bytes, raw_sha256: str, policy: Any, limits: ParseLimits) -
         return_path,
     )
     raw_items = [(k, v if isinstance(v, str) else str(v)) for k, v in message.raw_items()]
-    lowered = {}
-    for key, value in raw_items:
-        lowered.setdefault(key.lower(), value)
-    essentials = [lowered.get(name, "") for name in _ESSENTIAL_HEADERS]
+    essentials = [headers.raw(name) or "" for name in _ESSENTIAL_HEADERS]
     defects = [type(d).__name__ for d in getattr(message, "defects", [])][:50] + headers.defects[:50]
     return ParsedMessage(
         fingerprint=fingerprint(raw, message_id, essentials),
