@@ -38,7 +38,21 @@ def check_mailboxes(loaded: LoadedSettings) -> list[Problem]:
     return problems
 
 
-CHECKS: list[ConfigCheck] = [check_database, check_mailboxes]
+def check_triage(loaded: LoadedSettings) -> list[Problem]:
+    """The taxonomy and routing files read, and every rule names known topics, queues and signals (with its line)."""
+    from classifiers.config import triage_config_problems
+
+    return triage_config_problems(loaded.settings.triage)
+
+
+def check_replies(loaded: LoadedSettings) -> list[Problem]:
+    """Every reply template loads (a refused one is listed with its file and line) and delivery can work."""
+    from responders.context import delivery_problems, template_problems
+
+    return template_problems(loaded.settings) + delivery_problems(loaded.settings)
+
+
+CHECKS: list[ConfigCheck] = [check_database, check_mailboxes, check_triage, check_replies]
 
 
 def run_checks(loaded: LoadedSettings) -> list[Problem]:

@@ -161,7 +161,10 @@ def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: boo
     runtime = state.runtime()
     settings = runtime.settings
     mode = settings.ingest.progress if progress is None else ("always" if progress else "never")
-    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.ingest.batch_size)
+    from classifiers.service import LazyTriageSink
+
+    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.ingest.batch_size,
+                        sink=LazyTriageSink(runtime))
 
     def report(outcomes: list[StoredOutcome]) -> None:
         for outcome in outcomes:
@@ -250,8 +253,10 @@ def quarantine_list(state: CliState, limit: int) -> None:
 @pass_state
 def quarantine_retry(state: CliState, ids: tuple[int, ...], as_json: bool) -> None:
     """Parse quarantined items again (all, or the given ids); release those that now store."""
+    from classifiers.service import LazyTriageSink
+
     runtime = state.runtime()
-    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits)
+    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, sink=LazyTriageSink(runtime))
     stats = retry_quarantined(ingestor, ids or None)
     if as_json:
         click.echo(json.dumps(stats.as_json()))
@@ -260,6 +265,72 @@ def quarantine_retry(state: CliState, ids: tuple[int, ...], as_json: bool) -> No
                    f"still quarantined {stats.quarantined}")
 
 
+@main.command("run")
+@click.option("--once", is_flag=True, help="Sync every mailbox once and exit (no IDLE, no scheduler).")
+@click.option("--json", "as_json", is_flag=True, help="With --once: end with one JSON line of counts.")
+@pass_state
+def run_command(state: CliState, once: bool, as_json: bool) -> None:
+    """Watch the configured IMAP mailboxes and store every new message exactly once."""
+    from pipeline.daemon import enabled_mailboxes, run_daemon, run_once
+
+    if as_json and not once:
+        raise click.UsageError("--json goes with --once")
+    mailboxes = enabled_mailboxes(state.loaded().settings)
+    runtime = state.runtime()
+    if not once:
+        sys.exit(run_daemon(runtime, mailboxes))
+    result = run_once(runtime, mailboxes)
+    stats = result.stats
+    if as_json:
+        click.echo(json.dumps(stats.as_json()))
+    else:
+        click.echo(f"seen {stats.seen}: stored {stats.stored}, duplicates {stats.duplicates}, "
+                   f"quarantined {stats.quarantined}"
+                   + (f"; {len(result.failures)} mailbox(es) failed" if result.failures else ""))
+    if result.failures:
+        sys.exit(1)
+
+
+@main.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per mailbox.")
+@pass_state
+def status_command(state: CliState, as_json: bool) -> None:
+    """Show each mailbox's state: last sync, lag, last error, alerts."""
+    from datetime import datetime, timezone
+
+    from pipeline.mailbox_status import status_json, status_lines
+    from pipeline.store.sync_state import mailbox_reports
+
+    runtime = state.runtime()
+    reports = mailbox_reports(runtime.session_factory)
+    now = datetime.now(timezone.utc)
+    if as_json:
+        for entry in status_json(reports, now):
+            click.echo(json.dumps(entry, ensure_ascii=False))
+        return
+    configured = [name for name, box in runtime.settings.mailboxes.items() if box.enabled]
+    for line in status_lines(reports, configured, now):
+        click.echo(line)
+
+
 def run() -> None:
     """Entry point of the ``triage`` console script."""
     main(prog_name="triage")
+
+
+from classifiers.cli import classify, evaluate_command, retriage, train  # noqa: E402  (triage commands, issue 3)
+
+main.add_command(classify)
+main.add_command(evaluate_command)
+main.add_command(train)
+main.add_command(retriage)
+
+from responders.cli import replies, suggest  # noqa: E402  (reply commands, issue 4)
+
+main.add_command(suggest)
+main.add_command(replies)
+
+from webapp.cli import serve, user  # noqa: E402  (review app commands, issue 5)
+
+main.add_command(serve)
+main.add_command(user)

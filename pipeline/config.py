@@ -17,6 +17,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +89,94 @@ class TriageSettings(_Section):
     auto_train: bool = True
 
 
+class SmtpSettings(_Section):
+    """The SMTP server that sends approved replies and acknowledgements for one mailbox."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    tls: Literal["implicit", "starttls", "none"] = "starttls"
+    verify_certificate: bool = True
+    ca_file: Path | None = None
+    user: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    timeout_seconds: float = Field(default=30.0, ge=1)
+
+    @field_validator("tls", mode="before")
+    @classmethod
+    def _lower_tls(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _check(self) -> "SmtpSettings":
+        if self.tls == "none" and not _is_loopback(self.host):
+            raise ValueError("tls = 'none' (plain text) is allowed only on loopback hosts")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give either password (environment) or password_file, not both")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        """The port to connect to: the configured one or the default for the TLS mode."""
+        if self.port is not None:
+            return self.port
+        return {"implicit": 465, "starttls": 587, "none": 25}[self.tls]
+
+    def resolve_password(self) -> str | None:
+        """The password, read from the environment value or the secret file."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(
+                    [("smtp.password_file", f"cannot read secret file {self.password_file}: {exc.strerror}")]
+                ) from exc
+        return None
+
+
+class DeliverySettings(_Section):
+    """How approved replies leave one mailbox: into its Drafts folder, or by SMTP with a copy in Sent."""
+
+    mode: Literal["drafts", "smtp"] = "drafts"
+    drafts_folder: str = "Drafts"
+    sent_folder: str = "Sent"
+    append_to_sent: bool = True
+    from_address: str | None = None
+    from_name: str | None = None
+    smtp: SmtpSettings | None = None
+    auto_acknowledge: bool = False
+
+    @model_validator(mode="after")
+    def _check(self) -> "DeliverySettings":
+        if self.mode == "smtp" and self.smtp is None:
+            raise ValueError("mode = 'smtp' needs an [mailboxes.<name>.delivery.smtp] table (host, port, tls, user)")
+        if self.auto_acknowledge and self.smtp is None:
+            raise ValueError("auto_acknowledge sends mail by itself: it needs a [mailboxes.<name>.delivery.smtp] table")
+        return self
+
+
+class RepliesSettings(_Section):
+    """Suggested replies: where the templates are, who is never answered, and how much automatic mail is allowed."""
+
+    templates: Path = Path("config/templates")
+    own_addresses: tuple[str, ...] = ()
+    block_list: tuple[str, ...] = ()
+    auto_cap: int = Field(default=10, ge=0)
+    auto_cap_hours: float = Field(default=3.0, gt=0)
+    default_mailbox: str | None = None
+    max_attempts: int = Field(default=5, ge=1)
+    recovery_after_seconds: float = Field(default=300.0, ge=0)
+
+    @field_validator("own_addresses", "block_list", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
 class MailboxSettings(_Section):
     """One IMAP mailbox to watch."""
 
@@ -103,7 +192,7 @@ class MailboxSettings(_Section):
     folders: tuple[str, ...] = ("INBOX",)
     after_ingest: Literal["leave", "seen", "move"] = "leave"
     move_to: str | None = None
-    since: str | None = None
+    since: date | None = None
     poll_interval_seconds: float = Field(default=60.0, ge=1)
     idle: bool = True
     idle_timeout_seconds: float = Field(default=600.0, ge=5)
@@ -111,6 +200,7 @@ class MailboxSettings(_Section):
     max_connections: int = Field(default=2, ge=1, le=20)
     batch_size: int = Field(default=100, ge=1, le=5000)
     enabled: bool = True
+    delivery: DeliverySettings = DeliverySettings()
 
     @field_validator("folders", mode="before")
     @classmethod
@@ -130,6 +220,8 @@ class MailboxSettings(_Section):
             raise ValueError("tls = 'none' (plain text) is allowed only on loopback hosts")
         if self.after_ingest == "move" and not self.move_to:
             raise ValueError("after_ingest = 'move' needs move_to (the folder to move to)")
+        if self.after_ingest == "move" and self.move_to in self.folders:
+            raise ValueError("move_to must not be one of the watched folders (messages would go round forever)")
         if not self.folders:
             raise ValueError("folders must name at least one folder")
         if self.password is not None and self.password_file is not None:
@@ -166,6 +258,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class WebSettings(_Section):
+    """The staff review app (``triage serve``): where it listens, sessions, holds, SLAs.
+
+    The session secret never goes in the file: ``TRIAGE_WEB__SECRET_KEY``, or
+    ``secret_key_file`` (made with a random key, mode 0600, when missing).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+    secret_key_file: Path = Path("var/web-secret.key")
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    hold_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    sla: Path = Path("config/sla.toml")
+    page_size: int = Field(default=50, ge=5, le=500)
+    counts_seconds: float = Field(default=15.0, ge=0, le=3600)
+    cookie_secure: bool = False
+    max_form_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+
 class Settings(_Section):
     """Every setting of triage, validated and frozen."""
 
@@ -174,6 +286,8 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     mailboxes: dict[str, MailboxSettings] = Field(default_factory=dict)
     triage: TriageSettings = TriageSettings()
+    replies: RepliesSettings = RepliesSettings()
+    web: WebSettings = WebSettings()
 
 
 @dataclass(frozen=True)
@@ -259,6 +373,17 @@ def _secrets_in_file(tree: Mapping[str, Any], prefix: str = "") -> list[tuple[st
     return problems
 
 
+def _match_mailbox_names(file_tree: Mapping[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Environment names are case-insensitive: TRIAGE_MAILBOXES__DESK__... also overrides ``[mailboxes.Desk]``."""
+    from_env = overrides.get("mailboxes")
+    in_file = file_tree.get("mailboxes")
+    if not isinstance(from_env, dict) or not isinstance(in_file, Mapping):
+        return overrides
+    by_lower = {str(name).lower(): name for name in in_file}
+    overrides["mailboxes"] = {by_lower.get(name, name): value for name, value in from_env.items()}
+    return overrides
+
+
 def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
     """Each pydantic error as ``(dotted key, message)``."""
     problems = []
@@ -281,7 +406,7 @@ def load_settings(
     file_tree = read_toml(config_path) if config_path is not None else {}
     problems = _secrets_in_file(file_tree)
     sections = frozenset(Settings.model_fields)
-    raw = _merge(file_tree, env_overrides(env, sections))
+    raw = _merge(file_tree, _match_mailbox_names(file_tree, env_overrides(env, sections)))
     settings: Settings | None = None
     try:
         settings = Settings.model_validate(raw)

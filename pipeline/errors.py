@@ -30,6 +30,39 @@ class SourceError(TriageError):
     """A mail source (file, folder, mbox, Maildir, IMAP server) cannot be read."""
 
 
+class ImapError(SourceError):
+    """An IMAP server failed, refused or did not answer an operation.
+
+    ``mailbox``, ``folder`` and ``uid`` say where; the message is one line that
+    starts with them (``mailbox desk, folder INBOX, UID 17: ...``).
+    """
+
+    def __init__(self, reason: str, *, mailbox: str | None = None, folder: str | None = None,
+                 uid: int | None = None) -> None:
+        self.reason = " ".join(reason.split())
+        self.mailbox = mailbox
+        self.folder = folder
+        self.uid = uid
+        where = ", ".join(part for part in (
+            f"mailbox {mailbox}" if mailbox else "",
+            f"folder {folder}" if folder else "",
+            f"UID {uid}" if uid is not None else "",
+        ) if part)
+        super().__init__(f"{where}: {self.reason}" if where else self.reason)
+
+
+class ImapAuthError(ImapError):
+    """The server refused the credentials, or none could be obtained: an alert that needs a person."""
+
+
+class ImapFolderError(ImapError):
+    """A configured folder does not exist (any more) or cannot be opened; the other folders go on."""
+
+
+class ImapMessageError(ImapError):
+    """The server refused one message or action; the connection itself is still usable."""
+
+
 class ParseError(TriageError):
     """Bytes could not be turned into a message; the message is quarantined."""
 
@@ -44,3 +77,19 @@ class ClassifierError(TriageError):
 
 class DeliveryError(TriageError):
     """A reply could not be delivered (SMTP or IMAP APPEND)."""
+
+
+class ReplyError(TriageError):
+    """A suggested reply cannot be made, changed, approved or sent as asked (the message says why)."""
+
+
+class TemplateError(ReplyError):
+    """A reply template cannot be used: syntax error, unknown variable, unsafe access, or it failed to render."""
+
+
+class StaleSuggestionError(ReplyError):
+    """Someone else changed the suggestion first: reload it and apply the change again."""
+
+
+class DeliveryUncertainError(DeliveryError):
+    """A reply may or may not have left (the connection broke after it was handed over): a person must check."""

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.config import LoggingSettings, Settings
+from pipeline.config import IngestSettings, LoggingSettings, Settings
 from pipeline.mail.parse import ParseLimits
 from pipeline.store.db import create_db_engine, ensure_schema, make_session_factory
 
@@ -30,12 +30,16 @@ class Runtime:
     @property
     def parse_limits(self) -> ParseLimits:
         """Parsing limits from the ingest settings."""
-        ingest = self.settings.ingest
-        return ParseLimits(
-            max_message_bytes=ingest.max_message_bytes,
-            max_attachment_bytes=ingest.max_attachment_bytes,
-            max_text_chars=ingest.max_text_chars,
-        )
+        return parse_limits_for(self.settings.ingest)
+
+
+def parse_limits_for(ingest: IngestSettings) -> ParseLimits:
+    """Parsing limits from the ingest settings (also for commands that open no database)."""
+    return ParseLimits(
+        max_message_bytes=ingest.max_message_bytes,
+        max_attachment_bytes=ingest.max_attachment_bytes,
+        max_text_chars=ingest.max_text_chars,
+    )
 
 
 def open_runtime(settings: Settings, *, migrate: bool = True) -> Runtime:

@@ -10,6 +10,7 @@ import pytest
 from pipeline.config import DatabaseSettings, Settings
 from pipeline.runtime import Runtime, open_runtime
 from tests.support.postgres import create_database, drop_database, postgres_server
+from tests.support.dovecot import Dovecot, dovecot_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -65,3 +66,43 @@ def real_mail_files() -> list[Path]:
     files = sorted(REAL_MAIL.glob("*.eml"))
     assert len(files) == 246, f"expected 246 messages in {REAL_MAIL}, found {len(files)}"
     return files
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot on 127.0.0.1 for the session (plain+STARTTLS and implicit-TLS ports, test CA)."""
+    with dovecot_server() as server:
+        yield server
+
+
+# --- triage (issue 3): the default configuration and one model trained once per session ---------
+
+
+@pytest.fixture(scope="session")
+def triage_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained from the corpus once per session, outside the working tree's var/."""
+    from classifiers.config import load_triage_config
+    from classifiers.registry import build_model, save_model
+    from pipeline.config import TriageSettings
+
+    path = tmp_path_factory.mktemp("model") / "triage-model.skops"
+    settings = TriageSettings(model_path=path, auto_train=False)
+    save_model(build_model(settings, load_triage_config(settings)), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def triage_config():  # type: ignore[no-untyped-def]
+    """The default taxonomy and routing rules of config/."""
+    from classifiers.config import load_triage_config
+    from pipeline.config import TriageSettings
+
+    return load_triage_config(TriageSettings())
+
+
+@pytest.fixture(scope="session")
+def triage_model(triage_model_path: Path):  # type: ignore[no-untyped-def]
+    """The session's trained model, loaded from its file."""
+    from classifiers.registry import load_model
+
+    return load_model(triage_model_path)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a message was seen; ``source`` is unique per place (a path, an mbox entry, an IMAP UID)."""
+    """Where a message was seen; ``source`` is unique per place (a path, an mbox entry, an IMAP UID).
+
+    ``fetched_at`` is when the bytes were taken from the server (IMAP), for the audit log.
+    """
 
     kind: str
     source: str
@@ -15,6 +19,7 @@ class Origin:
     folder: str | None = None
     uidvalidity: int | None = None
     uid: int | None = None
+    fetched_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -246,3 +248,237 @@ class AuditEvent(Base):
     to_state: Mapped[str | None] = mapped_column(String(32))
     actor: Mapped[str] = mapped_column(String(200), default="system")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class DecisionRecord(Base):
+    """One triage decision about an inquiry; the current one is flagged, the older ones are its history."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index(
+            "uq_decisions_current_inquiry", "inquiry_id", unique=True,
+            sqlite_where=text("is_current"), postgresql_where=text("is_current"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    language: Mapped[str] = mapped_column(String(16))
+    language_confidence: Mapped[float] = mapped_column(Float)
+    language_band: Mapped[str] = mapped_column(String(16))
+    topic: Mapped[str] = mapped_column(String(64))
+    topic_confidence: Mapped[float] = mapped_column(Float)
+    topic_band: Mapped[str] = mapped_column(String(16))
+    top_terms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    topics: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    entities: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    signals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    standard: Mapped[bool] = mapped_column(Boolean)
+    queue: Mapped[str] = mapped_column(String(64), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    rule_id: Mapped[str] = mapped_column(String(100))
+    model_version: Mapped[str] = mapped_column(String(64))
+    template: Mapped[str | None] = mapped_column(String(200))
+    trigger: Mapped[str] = mapped_column(String(32), default="ingest")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Label(Base):
+    """A correction by staff (the right value of one field of an inquiry), kept as training data."""
+
+    __tablename__ = "labels"
+    __table_args__ = (Index("ix_labels_field_created", "field", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decisions.id"))
+    field: Mapped[str] = mapped_column(String(32))
+    value: Mapped[Any] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- the staff review app (webapp, migration 0004) ------------------------------------------
+
+
+class User(Base):
+    """A member of staff who logs in to the review app; ``role`` is ``staff`` or ``admin``."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column()
+
+
+class UserQueue(Base):
+    """One queue a member of staff works."""
+
+    __tablename__ = "user_queues"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class WebSession(Base):
+    """A logged-in browser: the SHA-256 of its cookie's token, whose user, until when."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Case(Base):
+    """The review app's working copy of a triaged inquiry: its queue, what the filters see, its version.
+
+    Kept in step with decisions and states from the audit log (``case_feed``);
+    ``version`` goes up with every change so concurrent edits are detected.
+    """
+
+    __tablename__ = "cases"
+    # Each queue page walks one of these in age order; the filtered columns ride along, so counting a
+    # filtered queue reads the index alone.
+    __table_args__ = (
+        Index("ix_cases_queue_open_received", "queue", "is_open", "received_at", "topic", "language", "urgent",
+              "complaint"),
+        Index("ix_cases_queue_state_received", "queue", "state", "received_at", "topic", "language", "urgent",
+              "complaint"),
+        Index("ix_cases_queue_received", "queue", "received_at", "topic", "language", "urgent", "complaint"),
+    )
+
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), primary_key=True, autoincrement=False)
+    queue: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(32))
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    complaint: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[datetime] = mapped_column()
+    decision_id: Mapped[int | None] = mapped_column(BigInteger)
+    queue_set_by: Mapped[str | None] = mapped_column(String(200))
+    labelled_by: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseFeed(Base):
+    """How far the cases have followed the audit log (one row)."""
+
+    __tablename__ = "case_feed"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_audit_id: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Hold(Base):
+    """Who is working on a case right now, until when (others see it and do not act over them)."""
+
+    __tablename__ = "holds"
+
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class CaseAction(Base):
+    """One action of staff on a case, with what it changed, so the last one can be undone."""
+
+    __tablename__ = "case_actions"
+    __table_args__ = (Index("ix_case_actions_inquiry", "inquiry_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    note: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    after: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column()
+    undone_by: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- suggested replies and their delivery (responders, migration 0003) ----------------------
+
+
+class Suggestion(Base):
+    """A reply suggested for an inquiry (or its automatic acknowledgement), from suggestion to delivery.
+
+    ``status`` is ``suggested``, ``edited``, ``approved``, ``sent`` or
+    ``discarded``; every change is in the audit log. ``version`` goes up with
+    every change, so two people editing at once cannot overwrite each other.
+    ``message_id`` is given at approval and is the idempotency key of delivery.
+    """
+
+    __tablename__ = "suggestions"
+    __table_args__ = (Index("ix_suggestions_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="reply")
+    status: Mapped[str] = mapped_column(String(16), default="suggested")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    template_id: Mapped[str | None] = mapped_column(String(200))
+    template_version: Mapped[int | None] = mapped_column(Integer)
+    template_digest: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    subject: Mapped[str] = mapped_column(Text)
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    to_address: Mapped[str] = mapped_column(String(500))
+    to_name: Mapped[str] = mapped_column(String(500), default="")
+    in_reply_to: Mapped[str | None] = mapped_column(String(600))
+    references: Mapped[list[str]] = mapped_column(JSON, default=list)
+    mailbox: Mapped[str | None] = mapped_column(String(200))
+    message_id: Mapped[str | None] = mapped_column(String(600), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    approved_at: Mapped[datetime | None] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """One message on its way out, recorded before any network call; the Message-ID makes it happen once.
+
+    ``state``: ``pending`` (intent recorded), ``done`` (in Drafts, or accepted by
+    SMTP), ``failed`` (refused for sure: tried again later), ``uncertain`` (it
+    may have left: a person decides), ``retry`` (a person said it did not leave).
+    """
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_recipient_created", "recipient", "created_at"),
+        Index("ix_deliveries_state_updated", "state", "updated_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    suggestion_id: Mapped[int] = mapped_column(ForeignKey("suggestions.id"), unique=True)
+    message_id: Mapped[str] = mapped_column(String(600), unique=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    mailbox: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str | None] = mapped_column(String(500))
+    recipient: Mapped[str] = mapped_column(String(500))
+    automatic: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column()

@@ -59,6 +59,8 @@ def origin_details(origin: Origin) -> dict[str, Any]:
         value = getattr(origin, key)
         if value is not None:
             details[key] = value
+    if origin.fetched_at is not None:
+        details["fetched_at"] = origin.fetched_at.isoformat()
     return details
 
 

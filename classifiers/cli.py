@@ -1,0 +1,231 @@
+"""The triage commands: ``classify`` (files, no database), ``eval``, ``train`` and ``retriage``.
+
+They are registered on the ``triage`` group in ``pipeline/cli.py``. The output
+of ``classify --json`` is a contract others depend on: one JSON object per
+message per line with at least ``file``, ``message_id``, ``language``,
+``topic``, ``confidence``, ``standard``, ``queue``, ``reason``, ``entities``
+(``kind`` and ``value``) and ``template``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+# The models pull in scikit-learn (a second to import): commands import them when they run,
+# so `triage inquiries list` and friends stay quick.
+if TYPE_CHECKING:
+    from classifiers.config import TriageConfig
+    from classifiers.decision import Decision
+    from classifiers.model import TriageModel
+    from pipeline.cli import CliState
+    from pipeline.errors import ParseError
+    from pipeline.mail.parse import ParseLimits
+    from pipeline.sources.base import SourceItem
+
+_BATCH = 200
+
+
+def _triage_setup(state: "CliState") -> tuple[TriageConfig, TriageModel]:
+    from classifiers.config import load_triage_config
+    from classifiers.registry import load_or_train
+
+    settings = state.loaded().settings.triage
+    config = load_triage_config(settings)
+    return config, load_or_train(settings, config)
+
+
+def _unparseable(decision: Decision, error: ParseError) -> Decision:
+    from dataclasses import replace
+
+    return replace(
+        decision,
+        reason=f"Not usable mail ({error}): a person looks at it.",
+        rule_id="unparseable",
+        standard=False,
+    )
+
+
+def classify_items(
+    items: Iterator[SourceItem], model: TriageModel, config: TriageConfig, limits: ParseLimits
+) -> Iterator[tuple[SourceItem, str | None, Decision]]:
+    """Parse and triage each item, in batches; an item that is not mail still gets a decision."""
+    from classifiers.inputs import TriageInput
+    from classifiers.triage import triage_inputs
+    from pipeline.errors import ParseError
+    from pipeline.mail.parse import parse_message
+
+    batch: list[tuple[SourceItem, str | None, TriageInput, ParseError | None]] = []
+
+    def flush() -> Iterator[tuple[SourceItem, str | None, Decision]]:
+        decisions = triage_inputs([entry[2] for entry in batch], model, config)
+        for (item, message_id, _, error), decision in zip(batch, decisions):
+            yield item, message_id, _unparseable(decision, error) if error else decision
+        batch.clear()
+
+    for item in items:
+        try:
+            parsed = parse_message(item.raw, limits)
+            batch.append((item, parsed.message_id, TriageInput.from_parsed(parsed), None))
+        except ParseError as exc:
+            batch.append((item, None, TriageInput(subject="", new_text=""), exc))
+        if len(batch) >= _BATCH:
+            yield from flush()
+    if batch:
+        yield from flush()
+
+
+def contract_json(file: str, message_id: str | None, decision: Decision) -> dict[str, Any]:
+    """One line of ``triage classify --json``."""
+    return {"file": file, "message_id": message_id, **decision.as_json()}
+
+
+@click.command("classify")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message per line.")
+@click.pass_obj
+def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
+    """Triage .eml files, folders of them or mbox files, without touching the database."""
+    from pipeline.runtime import parse_limits_for
+    from pipeline.sources.base import SourceProblem
+    from pipeline.sources.files import check_paths, iter_paths
+
+    checked = check_paths(paths)
+    settings = state.loaded().settings
+    config, model = _triage_setup(state)
+    problems: list[Any] = []
+
+    def readable() -> Iterator[SourceItem]:
+        for item in iter_paths(checked):
+            if isinstance(item, SourceProblem):
+                problems.append(item)
+                click.echo(f"triage: error: {item.source}: {item.error}", err=True)
+            else:
+                yield item
+
+    # Issue 4 (responders): the "template" key names the template that answers the message, if one does.
+    from dataclasses import replace
+
+    from responders.cli import template_finder
+
+    find_template = template_finder(settings)
+    for item, message_id, decision in classify_items(readable(), model, config, parse_limits_for(settings.ingest)):
+        decision = replace(decision, template=find_template(item.raw, decision))  # issue 4
+        if as_json:
+            click.echo(json.dumps(contract_json(item.origin.source, message_id, decision), ensure_ascii=False))
+        else:
+            kind = "standard" if decision.standard else "non-standard"
+            click.echo(
+                f"{item.origin.source}: {decision.language} {decision.topic} ({decision.topic_confidence:.2f}) "
+                f"-> {decision.queue} [{kind}, {decision.rule_id}] {decision.reason}"
+            )
+    if problems:
+        sys.exit(1)
+
+
+@click.command("eval")
+@click.option("--data", "data", type=click.Path(exists=True, dir_okay=True, path_type=Path),
+              help="A JSONL/CSV file (or folder) of labelled examples; default: the corpus's test split.")
+@click.option("--split", type=click.Choice(["test", "train", "all"]), default=None,
+              help="Which examples to score (default: test for the corpus, all for --data).")
+@click.option("--json", "as_json", is_flag=True, help="The whole report as one JSON object.")
+@click.pass_obj
+def evaluate_command(state: "CliState", data: Path | None, split: str | None, as_json: bool) -> None:
+    """Score triage on held-out examples: per-topic P/R/F1, macro-F1, languages, confusion, bands."""
+    from classifiers.config import resolve
+    from classifiers.corpus import corpus_files, of_split, read_corpus
+    from classifiers.evaluation import evaluate, format_report, report_json
+
+    settings = state.loaded().settings.triage
+    config, model = _triage_setup(state)
+    examples, _ = read_corpus(corpus_files(data if data is not None else resolve(settings.corpus)))
+    chosen = split or ("all" if data is not None else "test")
+    if chosen != "all":
+        examples = of_split(examples, chosen)
+    if not examples:
+        raise click.UsageError(f"no examples in the {chosen} split")
+    report = evaluate(examples, model, config)
+    click.echo(json.dumps(report_json(report), ensure_ascii=False) if as_json else format_report(report))
+
+
+@click.command("train")
+@click.option("--json", "as_json", is_flag=True, help="Print the model's description as JSON.")
+@click.pass_obj
+def train(state: "CliState", as_json: bool) -> None:
+    """Rebuild the default model from the corpus and save it where triage.model_path says."""
+    from classifiers.config import load_triage_config
+    from classifiers.registry import build_model, model_location, save_model
+
+    settings = state.loaded().settings.triage
+    config = load_triage_config(settings)
+    started = time.perf_counter()
+    model = build_model(settings, config)
+    path = model_location(settings.model_path)
+    save_model(model, path)
+    seconds = time.perf_counter() - started
+    info = model.info.as_dict() | {"path": str(path), "seconds": round(seconds, 1)}
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    metrics = info["metrics"]
+    click.echo(f"model {info['version']} saved to {info['path']} in {seconds:.1f}s")
+    click.echo(f"trained on {info['examples']} examples (data {info['data_hash'][:12]}), "
+               f"{len(info['topics'])} topics, languages {', '.join(info['languages'])}")
+    if metrics:
+        click.echo(f"held-out: macro-F1 {metrics['macro_f1']:.4f}, language accuracy {metrics['language_accuracy']:.4f} "
+                   f"on {metrics['test_examples']} examples")
+
+
+def _parse_since(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO date-time") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@click.command("retriage")
+@click.option("--since", "since", help="Triage again every inquiry stored since this date (YYYY-MM-DD or ISO time).")
+@click.option("--pending", is_flag=True, help="Triage the inquiries still waiting in state new.")
+@click.option("--json", "as_json", is_flag=True, help="End with one JSON line of counts.")
+@click.pass_obj
+def retriage(state: "CliState", since: str | None, pending: bool, as_json: bool) -> None:
+    """Triage stored inquiries again (after a model or rules change), or those still new."""
+    from classifiers.service import TriageService, TriageStats
+
+    if not since and not pending:
+        raise click.UsageError("give --since DATE or --pending")
+    moment = _parse_since(since) if since else None
+    runtime = state.runtime()
+    config, model = _triage_setup(state)
+    service = TriageService(runtime.session_factory, model=model, config=config)
+    stats = TriageStats()
+    if moment is not None:
+        stats = service.retriage_since(moment)
+    if pending:
+        while True:
+            turn = service.triage_pending()
+            stats.triaged += turn.triaged
+            for queue, count in turn.by_queue.items():
+                stats.by_queue[queue] = stats.by_queue.get(queue, 0) + count
+            if turn.triaged == 0:
+                break
+    if as_json:
+        click.echo(json.dumps(stats.as_json() | {"model_version": model.version}))
+    else:
+        queues = ", ".join(f"{q} {n}" for q, n in sorted(stats.by_queue.items())) or "none"
+        click.echo(f"triaged {stats.triaged} inquiries with model {model.version}: {queues}")
+    if stats.failed:
+        for error in stats.errors:
+            click.echo(f"triage: error: {error}", err=True)
+        sys.exit(1)
+
+
+COMMANDS = (classify, evaluate_command, train, retriage)

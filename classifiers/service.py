@@ -1,0 +1,249 @@
+"""Triage of stored inquiries: the edge between the pure core and the database.
+
+``TriageService`` is the ingest sink (``pipeline.handoff.InquirySink``): right
+after a batch of inquiries is committed it triages them and, in one
+transaction per batch, stores each decision, moves the inquiry from ``new`` to
+``triaged`` (standard, waiting for a suggested reply) or ``routed`` (to a
+section), and writes the audit event. It also re-triages stored inquiries after
+a model change and serves workers that claim pending inquiries.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from classifiers.config import TriageConfig
+from classifiers.decision import Decision
+from classifiers.inputs import TriageInput, subject_text
+from pipeline.config import TriageSettings
+from pipeline.errors import StorageError, TriageError
+from pipeline.store import repository as repo
+from pipeline.store.db import describe_db_error
+from pipeline.store.decisions import (
+    STATE_ROUTED,
+    STATE_TRIAGED,
+    TRIAGE_STATES,
+    inquiries_for_triage,
+    inquiry_ids_since,
+    save_decisions,
+)
+from pipeline.store.models import Inquiry, Message, utcnow
+
+if TYPE_CHECKING:
+    from classifiers.model import TriageModel
+    from pipeline.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TriageStats:
+    """What one triage run did."""
+
+    triaged: int = 0
+    skipped: int = 0
+    failed: int = 0
+    by_queue: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """The counts as JSON-ready data."""
+        return {"triaged": self.triaged, "skipped": self.skipped, "failed": self.failed, "by_queue": dict(self.by_queue)}
+
+
+def stored_input(inquiry: Inquiry, message: Message) -> TriageInput:
+    """The triage input of a stored inquiry, from the fields parsing stored (no second parse)."""
+    address = message.sender_address or ""
+    return TriageInput(
+        subject=subject_text(message.subject),
+        new_text=inquiry.new_text,
+        forwarded_text=inquiry.forwarded_text,
+        quoted_text=inquiry.quoted_text,
+        signature=inquiry.signature,
+        sender_domain=address.rpartition("@")[2].lower() if "@" in address else None,
+        sent_on=message.sent_at.date() if message.sent_at else None,
+        automated=message.is_auto_reply or message.is_bounce or message.is_mailing_list,
+    )
+
+
+def decision_values(decision: Decision) -> dict[str, Any]:
+    """A decision as the columns of a stored decision."""
+    data = decision.as_json()
+    return {
+        "language": decision.language,
+        "language_confidence": decision.language_confidence,
+        "language_band": decision.language_band,
+        "topic": decision.topic,
+        "topic_confidence": decision.topic_confidence,
+        "topic_band": decision.topic_band,
+        "top_terms": list(decision.top_terms),
+        "topics": data["topics"],
+        "entities": data["entities"],
+        "signals": data["signals"],
+        "standard": decision.standard,
+        "queue": decision.queue,
+        "reason": decision.reason,
+        "rule_id": decision.rule_id,
+        "model_version": decision.model_version,
+        "template": decision.template,
+    }
+
+
+def state_for(decision: Decision) -> str:
+    """The state a decision puts an inquiry in: ``triaged`` when standard, ``routed`` otherwise."""
+    return STATE_TRIAGED if decision.standard else STATE_ROUTED
+
+
+class TriageService:
+    """Triages stored inquiries with one model and configuration."""
+
+    def __init__(self, session_factory: sessionmaker[Session], *, model: "TriageModel", config: TriageConfig,
+                 batch_size: int = 200) -> None:
+        self.session_factory = session_factory
+        self.model = model
+        self.config = config
+        self.batch_size = batch_size
+
+    def __call__(self, inquiry_ids: Sequence[int]) -> None:
+        """The ingest sink: triage the inquiries just stored; a failure leaves them ``new`` for a worker."""
+        stats = self.triage_ids(inquiry_ids, trigger="ingest")
+        if stats.failed:
+            log.error("%d inquiries could not be triaged and stay new: %s", stats.failed, "; ".join(stats.errors[:3]))
+
+    def triage_ids(self, inquiry_ids: Sequence[int], *, trigger: str, only_new: bool = True) -> TriageStats:
+        """Triage these inquiries in batches, one transaction per batch."""
+        stats = TriageStats()
+        ids = list(inquiry_ids)
+        for start in range(0, len(ids), self.batch_size):
+            chunk = ids[start : start + self.batch_size]
+            try:
+                self._triage_batch(chunk, trigger=trigger, only_new=only_new, stats=stats)
+            except (TriageError, OperationalError) as exc:
+                message = describe_db_error(exc) if isinstance(exc, OperationalError) else str(exc)
+                stats.failed += len(chunk)
+                stats.errors.append(message)
+        return stats
+
+    def triage_pending(self, limit: int = 200) -> TriageStats:
+        """A worker's turn: claim up to ``limit`` inquiries still ``new`` and triage them."""
+        stats = TriageStats()
+        session = self.session_factory()
+        try:
+            with session.begin():
+                claimed = repo.pending_inquiry_ids(session, limit, claim=True)
+                self._triage_in(session, list(claimed), trigger="worker", only_new=True, stats=stats)
+        except OperationalError as exc:
+            raise StorageError(describe_db_error(exc)) from exc
+        finally:
+            session.close()
+        return stats
+
+    def retriage_since(self, since: datetime) -> TriageStats:
+        """Triage again every inquiry stored since ``since`` (after a model or rules change)."""
+        stats = TriageStats()
+        after = 0
+        while True:
+            session = self.session_factory()
+            try:
+                ids = inquiry_ids_since(session, since, after_id=after, limit=self.batch_size)
+            finally:
+                session.close()
+            if not ids:
+                return stats
+            self._triage_batch(ids, trigger="retriage", only_new=False, stats=stats)
+            after = ids[-1]
+
+    def _triage_batch(self, ids: list[int], *, trigger: str, only_new: bool, stats: TriageStats) -> None:
+        session = self.session_factory()
+        try:
+            with session.begin():
+                self._triage_in(session, ids, trigger=trigger, only_new=only_new, stats=stats)
+        except OperationalError as exc:
+            raise StorageError(describe_db_error(exc)) from exc
+        finally:
+            session.close()
+
+    def _triage_in(self, session: Session, ids: list[int], *, trigger: str, only_new: bool, stats: TriageStats) -> None:
+        rows = inquiries_for_triage(session, ids, only_new=only_new)
+        stats.skipped += len(ids) - len(rows)
+        if not rows:
+            return
+        from classifiers.triage import triage_inputs  # scikit-learn is imported when triage first runs
+
+        decisions = triage_inputs([stored_input(i, m) for i, m in rows], self.model, self.config)
+        records = save_decisions(session, [(i.id, decision_values(d)) for (i, _), d in zip(rows, decisions)], trigger)
+        now = utcnow()
+        for (inquiry, message), decision, record in zip(rows, decisions, records):
+            from_state = inquiry.state
+            to_state = state_for(decision) if from_state in TRIAGE_STATES else from_state
+            inquiry.state = to_state
+            inquiry.updated_at = now
+            repo.record_event(
+                session,
+                "retriaged" if trigger == "retriage" else "triaged",
+                message_pk=message.id,
+                inquiry_id=inquiry.id,
+                from_state=from_state,
+                to_state=to_state,
+                details={
+                    "decision_id": record.id,
+                    "language": decision.language,
+                    "topic": decision.topic,
+                    "confidence": round(decision.topic_confidence, 4),
+                    "queue": decision.queue,
+                    "standard": decision.standard,
+                    "rule_id": decision.rule_id,
+                    "model_version": decision.model_version,
+                    "trigger": trigger,
+                },
+            )
+            stats.triaged += 1
+            stats.by_queue[decision.queue] = stats.by_queue.get(decision.queue, 0) + 1
+
+
+_LOAD_LOCK = threading.Lock()
+_LOADED: dict[tuple[TriageSettings, float | None], tuple[TriageConfig, "TriageModel"]] = {}
+
+
+def shared_triage(settings: TriageSettings) -> tuple[TriageConfig, "TriageModel"]:
+    """The configuration and model of these settings, loaded (or trained) once per process and model file."""
+    from classifiers.config import load_triage_config
+    from classifiers.registry import load_or_train, model_location
+
+    with _LOAD_LOCK:
+        path = model_location(settings.model_path)
+        key = (settings, path.stat().st_mtime if path.exists() else None)
+        if key not in _LOADED:
+            config = load_triage_config(settings)
+            _LOADED.clear()
+            _LOADED[key] = (config, load_or_train(settings, config))
+            if key[1] is None and path.exists():  # trained just now: remember it under the file's time too
+                _LOADED[(settings, path.stat().st_mtime)] = _LOADED[key]
+        return _LOADED[key]
+
+
+class LazyTriageSink:
+    """The ingest sink of a process: loads the model on first use; when it cannot, inquiries stay ``new``."""
+
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        self.disabled: str | None = None
+
+    def __call__(self, inquiry_ids: Sequence[int]) -> None:
+        if self.disabled is not None:
+            return
+        try:
+            config, model = shared_triage(self.runtime.settings.triage)
+        except TriageError as exc:
+            self.disabled = str(exc)
+            log.error("triage is off for this run, inquiries stay new (%s); once fixed run `triage retriage --pending`", exc)
+            return
+        TriageService(self.runtime.session_factory, model=model, config=config)(inquiry_ids)

@@ -1,0 +1,128 @@
+"""Training the default model from the labelled corpus, in seconds, reproducibly."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import random
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from importlib import metadata
+from typing import Any
+
+from classifiers.corpus import Example, of_split
+from classifiers.flags import MIN_EXAMPLES, FlagClassifier
+from classifiers.inputs import TriageInput, language_text, topic_text
+from classifiers.language import CharLanguageModel
+from classifiers.model import ModelInfo, TriageModel
+from classifiers.taxonomy import Taxonomy
+from classifiers.topics import TopicClassifier
+from pipeline.errors import ClassifierError
+
+DEFAULT_PARAMETERS: Mapping[str, Mapping[str, Any]] = {
+    "language": {"ngram_range": (1, 4), "alpha": 0.1, "min_df": 2},
+    "topics": {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 0.5, "calibration_folds": 5},
+    "flags": {"C": 3.0},
+}
+# Signals learned from the corpus labels, and how to read each label off an example.
+LEARNED_FLAGS = {"complaint": lambda e: e.complaint, "urgent": lambda e: e.urgent}
+# Names how the estimators learn; part of every model's version, so a change of method is a new version.
+ALGORITHM = "char-nb+oov-gate/1; word+char-svm+temperature/2; flags-logreg/1"
+_SNIPPETS_PER_EXAMPLE = 3
+_WORD = re.compile(r"\S+")
+_LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops", "langdetect")
+
+
+def library_versions() -> dict[str, str]:
+    """The versions of the libraries a model depends on."""
+    versions = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+def short_snippets(text: str, rng: random.Random, count: int) -> list[str]:
+    """A few runs of 2-8 consecutive words of ``text``, as the short notes the language model must get right."""
+    words = [w for w in _WORD.findall(text) if any(c.isalpha() for c in w)]
+    if len(words) < 4:
+        return []
+    snippets = []
+    for _ in range(count):
+        size = rng.randint(2, min(8, len(words)))
+        start = rng.randint(0, len(words) - size)
+        snippets.append(" ".join(words[start : start + size]))
+    return snippets
+
+
+def language_training_set(examples: Sequence[Example], seed: int = 0) -> tuple[list[str], list[str]]:
+    """Texts and languages for the n-gram model: every example's own words, and short runs of them."""
+    rng = random.Random(seed)
+    texts: list[str] = []
+    labels: list[str] = []
+    for example in examples:
+        text = language_text(TriageInput.from_text(example.subject, example.body))
+        for piece in [text, *short_snippets(text, rng, _SNIPPETS_PER_EXAMPLE)]:
+            texts.append(piece)
+            labels.append(example.language)
+    return texts, labels
+
+
+def topic_training_set(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
+    """Texts and topics for the topic classifier."""
+    texts = [topic_text(TriageInput.from_text(e.subject, e.body)) for e in examples]
+    return texts, [e.topic for e in examples]
+
+
+def model_version(data_hash: str, parameters: Mapping[str, Any], libraries: Mapping[str, str], trained_at: datetime) -> str:
+    """A version naming the day and everything that shaped the model (data, parameters, libraries)."""
+    digest = hashlib.sha256(json.dumps([ALGORITHM, data_hash, parameters, libraries], sort_keys=True, default=str).encode())
+    return f"{trained_at:%Y%m%d}-{digest.hexdigest()[:8]}"
+
+
+def train_model(
+    examples: Sequence[Example],
+    data_hash: str,
+    taxonomy: Taxonomy,
+    *,
+    trained_at: datetime,
+    parameters: Mapping[str, Mapping[str, Any]] = DEFAULT_PARAMETERS,
+) -> TriageModel:
+    """Fit the language and topic models on the training split; the test split stays held out."""
+    train = of_split(examples, "train")
+    unknown = sorted({e.topic for e in examples} - set(taxonomy.topics))
+    if unknown:
+        raise ClassifierError(
+            f"the corpus uses topics the taxonomy does not know: {', '.join(unknown)}; "
+            "fix the examples or add the topics to the taxonomy"
+        )
+    if not train:
+        raise ClassifierError("the corpus has no training examples (split = 'train')")
+    try:
+        language_model = CharLanguageModel(**parameters["language"]).fit(*language_training_set(train))
+        texts, topics = topic_training_set(train)
+        topic_model = TopicClassifier(**parameters["topics"]).fit(texts, topics)
+        features = topic_model.transform(texts)
+        flags = {}
+        for name, label in LEARNED_FLAGS.items():
+            answers = [bool(label(e)) for e in train]
+            if min(sum(answers), len(answers) - sum(answers)) >= MIN_EXAMPLES:
+                flags[name] = FlagClassifier(**parameters.get("flags", {})).fit(features, answers)
+    except ValueError as exc:
+        raise ClassifierError(f"cannot train on this corpus: {exc}") from exc
+    libraries = library_versions()
+    info = ModelInfo(
+        version=model_version(data_hash, parameters, libraries, trained_at),
+        data_hash=data_hash,
+        trained_at=trained_at.isoformat(timespec="seconds"),
+        examples=len(train),
+        topics=tuple(str(c) for c in topic_model.classes_),
+        languages=tuple(str(c) for c in language_model.classes_),
+        libraries=libraries,
+        parameters={"algorithm": ALGORITHM, **{k: dict(v) for k, v in parameters.items()}},
+    )
+    return TriageModel(language=language_model, topics=topic_model, info=info, flags=flags)

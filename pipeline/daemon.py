@@ -1,0 +1,204 @@
+"""``triage run``: APScheduler runs one sync job per mailbox, IDLE watchers wake them, signals stop them.
+
+Each mailbox's job runs at start and then every ``poll_interval_seconds`` (the
+safety net); never two runs of one job at once. Folders get an IDLE watcher
+while the account's connection limit leaves room for one beside the sync
+connection. SIGTERM or SIGINT stops the daemon gracefully: the batch in hand is
+finished (or rolled back by the database), IDLE is ended, connections are
+logged out. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from types import FrameType
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobSubmissionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor as SchedulerPool
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers import SchedulerNotRunningError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from pipeline.config import MailboxSettings, Settings
+from pipeline.errors import ConfigError, TriageError
+from pipeline.idle import IdleWatcher
+from pipeline.ingest import IngestStats
+from pipeline.runtime import Runtime
+from pipeline.worker import MailboxWorker, account_slots, accounts
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_WAIT = 60.0
+
+
+def enabled_mailboxes(settings: Settings) -> dict[str, MailboxSettings]:
+    """The mailboxes to watch; ``ConfigError`` when there are none."""
+    mailboxes = {name: box for name, box in settings.mailboxes.items() if box.enabled}
+    if not mailboxes:
+        raise ConfigError([("mailboxes", "no mailbox is configured: add [mailboxes.NAME] to the configuration or "
+                                         "set TRIAGE_MAILBOXES__NAME__HOST, _USER, _PASSWORD (see README)")])
+    return mailboxes
+
+
+def idle_plan(mailboxes: Mapping[str, MailboxSettings]) -> dict[str, list[str]]:
+    """Which folders of each mailbox get an IDLE connection: as many as each account's limit leaves free
+    beside one sync connection per mailbox, in the order configured."""
+    plan: dict[str, list[str]] = {name: [] for name in mailboxes}
+    for names in accounts(mailboxes):
+        free = min(mailboxes[n].max_connections for n in names) - len(names)
+        wanted = [(n, folder) for n in names if mailboxes[n].idle for folder in mailboxes[n].folders]
+        # Round-robin over the mailboxes so each gets its first folder watched before any gets a second.
+        wanted.sort(key=lambda pair: mailboxes[pair[0]].folders.index(pair[1]))
+        for name, folder in wanted[:max(free, 0)]:
+            plan[name].append(folder)
+    return plan
+
+
+@dataclass
+class OnceResult:
+    """The outcome of ``triage run --once``: counts summed over every mailbox and folder, and the failures."""
+
+    stats: IngestStats = field(default_factory=IngestStats)
+    failures: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run_once(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings]) -> OnceResult:
+    """Sync every mailbox once, side by side; a failing mailbox is reported and never stops the others."""
+    slots = account_slots(mailboxes)
+    workers = [MailboxWorker(name, box, runtime, slots[name], keep_connection=False)
+               for name, box in mailboxes.items()]
+    result = OnceResult()
+    try:
+        with ThreadPoolExecutor(max_workers=min(16, len(workers)), thread_name_prefix="sync") as pool:
+            for sync in pool.map(lambda worker: worker.sync_once(), workers):
+                result.stats.add(sync.stats)
+                for error in sync.errors:
+                    log.error("%s", error)
+                if sync.errors:
+                    result.failures[sync.name] = [str(error) for error in sync.errors]
+    finally:
+        for worker in workers:
+            worker.close()
+    return result
+
+
+class _DropMaxInstancesWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        # The daemon handles this itself (one more run right after the current one).
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+class Daemon:
+    """The running daemon: scheduler, workers and IDLE watchers for a set of mailboxes."""
+
+    def __init__(self, runtime: Runtime, mailboxes: Mapping[str, MailboxSettings]) -> None:
+        self.runtime = runtime
+        self.mailboxes = dict(mailboxes)
+        self.stop_event = threading.Event()
+        slots = account_slots(self.mailboxes)
+        # A sync connection is kept open between runs only where the account has room for one per mailbox.
+        keep = {name: slots[name].limit >= len(names) for names in accounts(self.mailboxes) for name in names}
+        self.workers = {name: MailboxWorker(name, box, runtime, slots[name], stop=self.stop_event,
+                                            keep_connection=keep[name])
+                        for name, box in self.mailboxes.items()}
+        self.plan = idle_plan(self.mailboxes)
+        self.watchers = [
+            IdleWatcher(name, self.mailboxes[name], folder, slots[name], self.workers[name].wake, self.stop_event)
+            for name, folders in self.plan.items() for folder in folders
+        ]
+        self.scheduler = BackgroundScheduler(
+            timezone=timezone.utc,
+            executors={"default": SchedulerPool(max_workers=min(32, max(4, len(self.workers))))},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._filter = _DropMaxInstancesWarning()
+
+    @staticmethod
+    def job_id(name: str) -> str:
+        """The scheduler job id of a mailbox."""
+        return f"mailbox:{name}"
+
+    def _schedule_in(self, name: str, delay: float) -> None:
+        try:
+            self.scheduler.modify_job(self.job_id(name),
+                                      next_run_time=datetime.now(timezone.utc) + timedelta(seconds=delay))
+        except (JobLookupError, SchedulerNotRunningError):
+            pass  # shutting down
+
+    def _on_max_instances(self, event: Any) -> None:
+        if isinstance(event, JobSubmissionEvent) and event.job_id.startswith("mailbox:"):
+            worker = self.workers.get(event.job_id.split(":", 1)[1])
+            if worker is not None:
+                worker.mark_pending()
+
+    def start(self) -> None:
+        """Schedule every mailbox's job (first run now) and start the IDLE watchers."""
+        logging.getLogger("apscheduler.scheduler").addFilter(self._filter)
+        now = datetime.now(timezone.utc)
+        for name, worker in self.workers.items():
+            worker.schedule_in = lambda delay, name=name: self._schedule_in(name, delay)
+            self.scheduler.add_job(worker.run_job, IntervalTrigger(seconds=worker.settings.poll_interval_seconds,
+                                                                   timezone=timezone.utc),
+                                   id=self.job_id(name), name=f"sync {name}", next_run_time=now)
+        self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
+        self.scheduler.start()
+        for watcher in self.watchers:
+            watcher.start()
+        for name, box in self.mailboxes.items():
+            watched = self.plan[name]
+            polled = [folder for folder in box.folders if folder not in watched]
+            log.info("watching mailbox %s at %s: %s", name, box.host, ", ".join(
+                [f"{folder} (IDLE)" for folder in watched]
+                + [f"{folder} (every {box.poll_interval_seconds:g} s)" for folder in polled]))
+
+    def shutdown(self, timeout: float = SHUTDOWN_WAIT) -> None:
+        """Stop: finish the batches in hand, end IDLE, log out. Safe to call twice."""
+        self.stop_event.set()
+        try:
+            self.scheduler.shutdown(wait=True)
+        except SchedulerNotRunningError:
+            pass
+        for watcher in self.watchers:
+            watcher.join(timeout)
+        for worker in self.workers.values():
+            worker.close()
+        logging.getLogger("apscheduler.scheduler").removeFilter(self._filter)
+
+
+def run_daemon(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings]) -> int:
+    """Run until SIGTERM or SIGINT; return the exit status."""
+    daemon = Daemon(runtime, mailboxes)
+    signals_seen: list[int] = []
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        signals_seen.append(signum)
+        if len(signals_seen) > 1:
+            log.warning("second %s: exiting at once (the database rolls back any unfinished batch)",
+                        signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("%s received: finishing the batch in hand, then stopping", signal.Signals(signum).name)
+        daemon.stop_event.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        while not daemon.stop_event.wait(1.0):
+            pass
+    except TriageError:
+        daemon.stop_event.set()
+        raise
+    finally:
+        daemon.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped")
+    return 0

@@ -1,0 +1,1 @@
+"""The staff review app: queues, inquiries, suggested replies, corrections (``triage serve``)."""

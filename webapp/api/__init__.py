@@ -1,0 +1,1 @@
+"""The JSON API under ``/api/``: the review app's actions for scripts and other tools (OpenAPI at /api/openapi.json)."""

@@ -1,0 +1,1 @@
+"""The review app's pages: one module of routes per screen."""

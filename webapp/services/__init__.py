@@ -1,0 +1,1 @@
+"""The review app's service layer: every rule and every transaction; the routes only call these."""

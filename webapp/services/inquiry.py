@@ -1,0 +1,330 @@
+"""One inquiry as staff read it: headers, new text and quoted history, HTML, attachments, thread, decision, hold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from classifiers.entities import Entity
+from pipeline.store.db import unit_of_work
+from pipeline.store.models import (
+    AttachmentRecord,
+    Case,
+    CaseAction,
+    DecisionRecord,
+    Inquiry,
+    Label,
+    Message,
+    RawBlob,
+    User,
+    utcnow,
+)
+from webapp.attachments import Wanted, extract_attachment, safe_content_type
+from webapp.errors import Forbidden, NotFound
+from webapp.highlight import entity_spans
+from webapp.sanitize import SafeHtml, sanitize_html
+from responders.service import SuggestionInfo
+from webapp.services import replies
+from webapp.services.access import check_access
+from webapp.services.holds import HoldView, current_hold, take_hold
+from webapp.services.users import Actor
+
+HEADER_BYTES = 64 * 1024
+THREAD_LIMIT = 100
+HISTORY_LIMIT = 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class CaseView:
+    """Where the case waits and what it is about now (after any correction or reassignment)."""
+
+    queue: str
+    topic: str
+    language: str
+    state: str
+    is_open: bool
+    urgent: bool
+    complaint: bool
+    version: int
+    received_at: datetime
+    queue_set_by: str | None
+    labelled_by: str | None
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    """What triage decided, with how sure it was and why."""
+
+    id: int
+    language: str
+    language_confidence: float
+    language_band: str
+    topic: str
+    topic_confidence: float
+    topic_band: str
+    top_terms: tuple[str, ...]
+    topics: tuple[tuple[str, float], ...]
+    entities: tuple[dict[str, Any], ...]
+    signals: dict[str, Any]
+    standard: bool
+    queue: str
+    reason: str
+    rule_id: str
+    model_version: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    """An attachment as listed (its bytes are fetched on download only)."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    oversized: bool
+
+
+@dataclass(frozen=True)
+class ThreadItem:
+    """A message of the conversation, in or out."""
+
+    direction: str
+    at: datetime | None
+    who: str
+    subject: str
+    state: str
+    inquiry_id: int | None
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class ActionView:
+    """An action of staff on the case."""
+
+    id: int
+    action: str
+    who: str
+    at: datetime
+    note: str
+    undone: bool
+
+
+@dataclass(frozen=True)
+class LabelView:
+    """A correction kept as training data."""
+
+    field: str
+    value: Any
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text shown on the page, cut at the display limit."""
+
+    text: str
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class InquiryView:
+    """Everything the inquiry page shows."""
+
+    id: int
+    state: str
+    case: CaseView | None
+    subject: str
+    sender_name: str
+    sender_address: str | None
+    reply_to: str | None
+    recipients: tuple[str, ...]
+    sent_at: datetime | None
+    received_at: datetime
+    message_id: str | None
+    in_reply_to: str | None
+    size: int
+    automation: str | None
+    header_block: str
+    new_text: Text
+    quoted_text: Text
+    signature: str
+    forwarded_text: Text
+    entities: tuple[Entity, ...]
+    has_html: bool
+    attachments: tuple[AttachmentView, ...]
+    thread: tuple[ThreadItem, ...]
+    decision: DecisionView | None
+    labels: tuple[LabelView, ...]
+    hold: HoldView | None
+    history: tuple[ActionView, ...]
+    undoable: ActionView | None
+    suggestion: SuggestionInfo | None
+    thread_id: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _cut(text: str, limit: int) -> Text:
+    return Text(text[:limit], len(text) > limit)
+
+
+def _case_view(case: Case) -> CaseView:
+    return CaseView(case.queue, case.topic, case.language, case.state, case.is_open, case.urgent, case.complaint,
+                    case.version, case.received_at, case.queue_set_by, case.labelled_by)
+
+
+def _decision_view(record: DecisionRecord) -> DecisionView:
+    ranked = tuple((str(t.get("topic", "")), float(t.get("probability", 0.0))) for t in record.topics or [])
+    return DecisionView(
+        record.id, record.language, record.language_confidence, record.language_band, record.topic,
+        record.topic_confidence, record.topic_band, tuple(record.top_terms or ()), ranked,
+        tuple(record.entities or ()), dict(record.signals or {}), record.standard, record.queue, record.reason,
+        record.rule_id, record.model_version, record.created_at,
+    )
+
+
+def header_block(session: Session, raw_sha256: str) -> str:
+    """The raw message's header block as text (read from the database without loading the whole message)."""
+    head = session.scalar(select(func.substr(RawBlob.data, 1, HEADER_BYTES)).where(RawBlob.sha256 == raw_sha256))
+    if head is None:
+        return ""
+    data = bytes(head)
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        end = data.find(separator)
+        if end != -1:
+            data = data[:end]
+            break
+    return data.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def _thread(session: Session, message: Message, inquiry_id: int) -> tuple[ThreadItem, ...]:
+    rows = session.execute(
+        select(Message.sent_at, Message.created_at, Message.sender_name, Message.sender_address, Message.subject,
+               Inquiry.id, Inquiry.state)
+        .join(Inquiry, Inquiry.message_pk == Message.id)
+        .where(Message.thread_id == message.thread_id)
+        .order_by(Message.id).limit(THREAD_LIMIT)
+    ).all()
+    items = [
+        ThreadItem("in", sent or created, name or address or "?", subject or "(no subject)", state, other_id,
+                   other_id == inquiry_id)
+        for sent, created, name, address, subject, other_id, state in rows
+    ]
+    items.extend(replies.thread_replies(session, message.thread_id))
+    return tuple(sorted(items, key=lambda item: item.at or _EPOCH))
+
+
+def _history(session: Session, inquiry_id: int) -> tuple[ActionView, ...]:
+    rows = session.execute(
+        select(CaseAction, User.display_name, User.username).join(User, User.id == CaseAction.user_id)
+        .where(CaseAction.inquiry_id == inquiry_id).order_by(CaseAction.id.desc()).limit(HISTORY_LIMIT)
+    ).all()
+    return tuple(ActionView(a.id, a.action, display or username, a.at, a.note, a.undone_at is not None)
+                 for a, display, username in rows)
+
+
+def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_for: timedelta,
+                 max_text_chars: int = 100_000) -> InquiryView:
+    """The inquiry page's content; opening an open case takes its hold when nobody else has it."""
+    now = utcnow()
+    with db() as session:
+        _, case = check_access(session, actor, inquiry_id)
+        hold = current_hold(session, inquiry_id, actor, now)
+    if case is not None and case.is_open and (hold is None or hold.mine):
+        with unit_of_work(db) as session:
+            hold = take_hold(session, inquiry_id, actor, hold_for, now)
+    with db() as session:
+        inquiry, case = check_access(session, actor, inquiry_id)
+        message = session.get(Message, inquiry.message_pk)
+        assert message is not None
+        record = session.scalar(select(DecisionRecord).where(DecisionRecord.inquiry_id == inquiry_id,
+                                                            DecisionRecord.is_current == True))  # noqa: E712
+        attachments = session.scalars(select(AttachmentRecord).where(AttachmentRecord.message_pk == message.id)
+                                      .order_by(AttachmentRecord.position)).all()
+        labels = session.scalars(select(Label).where(Label.inquiry_id == inquiry_id).order_by(Label.id)).all()
+        history = _history(session, inquiry_id)
+        last = history[0] if history and not history[0].undone else None
+        undoable = last if last is not None and case is not None and _may_undo(session, actor, last) else None
+        new_text = _cut(inquiry.new_text, max_text_chars)
+        return InquiryView(
+            id=inquiry.id, state=inquiry.state, case=_case_view(case) if case else None,
+            subject=message.subject, sender_name=message.sender_name, sender_address=message.sender_address,
+            reply_to=message.reply_to, recipients=tuple(message.recipients or ()), sent_at=message.sent_at,
+            received_at=inquiry.created_at, message_id=message.message_id, in_reply_to=message.in_reply_to,
+            size=message.size, automation=message.automation_reason,
+            header_block=header_block(session, message.raw_sha256),
+            new_text=new_text, quoted_text=_cut(inquiry.quoted_text, max_text_chars), signature=inquiry.signature,
+            forwarded_text=_cut(inquiry.forwarded_text, max_text_chars),
+            entities=entity_spans(new_text.text, max_text_chars),
+            has_html=bool(inquiry.html and inquiry.html.strip()),
+            attachments=tuple(AttachmentView(a.id, a.filename or f"attachment-{a.position + 1}",
+                                             safe_content_type(a.content_type), a.size, a.oversized)
+                              for a in attachments),
+            thread=_thread(session, message, inquiry_id),
+            decision=_decision_view(record) if record else None,
+            labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
+            hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
+            suggestion=replies.current_suggestion(session, inquiry_id), thread_id=message.thread_id,
+        )
+
+
+def undoable_actions() -> frozenset[str]:
+    """The actions the undo button can take back."""
+    from webapp.services.actions import UNDOABLE
+
+    return UNDOABLE
+
+
+def _may_undo(session: Session, actor: Actor, action: ActionView) -> bool:
+    row = session.get(CaseAction, action.id)
+    return row is not None and (row.user_id == actor.id or actor.is_admin) and row.action in undoable_actions()
+
+
+
+
+def inquiry_html(db: sessionmaker[Session], actor: Actor, inquiry_id: int, max_chars: int) -> tuple[SafeHtml, str]:
+    """The inquiry's HTML, sanitised, and its language (for the sandboxed frame)."""
+    with db() as session:
+        inquiry, case = check_access(session, actor, inquiry_id)
+        if not inquiry.html:
+            raise NotFound("this inquiry has no HTML part")
+        return sanitize_html(inquiry.html, max_chars), case.language if case else ""
+
+
+@dataclass(frozen=True)
+class Download:
+    """An attachment to send: its bytes, a safe type and the name it had."""
+
+    data: bytes
+    content_type: str
+    filename: str
+
+
+def attachment_download(db: sessionmaker[Session], actor: Actor, inquiry_id: int, attachment_id: int) -> Download:
+    """An attachment's bytes, taken from the raw message; ``NotFound`` when it is not this inquiry's."""
+    with db() as session:
+        inquiry, _ = check_access(session, actor, inquiry_id)
+        record = session.get(AttachmentRecord, attachment_id)
+        if record is None or record.message_pk != inquiry.message_pk:
+            raise NotFound("no such attachment in this inquiry")
+        same = session.scalars(
+            select(AttachmentRecord.id).where(AttachmentRecord.message_pk == record.message_pk,
+                                              AttachmentRecord.content_type == record.content_type,
+                                              AttachmentRecord.filename.is_(record.filename) if record.filename is None
+                                              else AttachmentRecord.filename == record.filename)
+            .order_by(AttachmentRecord.position)
+        ).all()
+        raw = session.scalar(select(RawBlob.data).join(Message, Message.raw_sha256 == RawBlob.sha256)
+                             .where(Message.id == record.message_pk))
+        if raw is None:
+            raise NotFound("the raw message is not stored")
+        wanted = Wanted(record.position, record.filename, record.content_type, record.sha256,
+                        list(same).index(record.id))
+        filename = record.filename or f"attachment-{record.position + 1}"
+    return Download(extract_attachment(bytes(raw), wanted), safe_content_type(record.content_type), filename)

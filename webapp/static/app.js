@@ -1,0 +1,36 @@
+/* triage review app: a few keyboard shortcuts and the hold keep-alive. Everything works without it. */
+(function () {
+  "use strict";
+  function token() {
+    var field = document.querySelector("input[name=csrf_token]");
+    return field ? field.value : "";
+  }
+  function typing(target) {
+    return /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName) || target.isContentEditable;
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) { return; }
+    var rows = Array.prototype.slice.call(document.querySelectorAll("table[data-keys=rows] tbody tr"));
+    if (event.key === "/") {
+      var first = document.querySelector(".filters select, .filters input");
+      if (first) { first.focus(); event.preventDefault(); }
+      return;
+    }
+    if (!rows.length || (event.key !== "j" && event.key !== "k")) { return; }
+    var current = rows.indexOf(document.activeElement && document.activeElement.closest("tr"));
+    var next = event.key === "j" ? Math.min(rows.length - 1, current + 1) : Math.max(0, current - 1);
+    var link = rows[next].querySelector("a");
+    if (link) { link.focus(); event.preventDefault(); }
+  });
+  var hold = document.querySelector("[data-hold]");
+  if (hold && window.fetch) {
+    window.setInterval(function () {
+      fetch(hold.getAttribute("data-hold"), {method: "POST", headers: {"X-CSRF-Token": token()}, credentials: "same-origin"})
+        .then(function (response) { return response.ok ? response.json() : null; })
+        .then(function (data) {
+          if (data && !data.held) { hold.textContent = "Someone else holds this case now: reload before acting."; hold.className = "hold hold-other"; }
+        })
+        .catch(function () {});
+    }, 60000);
+  }
+}());
