@@ -52,7 +52,7 @@ RAW = (b"From: Anna Schmidt <a.schmidt@schmidt-ip.example.de>\nTo: helpdesk@regi
        b"contracting parties?\n\nKind regards,\nAnna Schmidt\n")
 
 
-def _rows(count: int, seed: int = 7) -> Iterator[tuple[dict[str, Any], ...]]:
+def _rows(count: int, seed: int = 7) -> Iterator[tuple[list[dict[str, Any]], ...]]:
     """Rows of threads, messages, inquiries, decisions and audit events, in batches."""
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
@@ -60,7 +60,11 @@ def _rows(count: int, seed: int = 7) -> Iterator[tuple[dict[str, Any], ...]]:
     weights = [w for _, w in QUEUES]
     names = [q for q, _ in QUEUES]
     for start in range(1, count + 1, BATCH):
-        threads, messages, inquiries, decisions, events = [], [], [], [], []
+        threads: list[dict[str, Any]] = []
+        messages: list[dict[str, Any]] = []
+        inquiries: list[dict[str, Any]] = []
+        decisions: list[dict[str, Any]] = []
+        events: list[dict[str, Any]] = []
         for n in range(start, min(count, start + BATCH - 1) + 1):
             queue = rng.choices(names, weights)[0]
             topic, language = rng.choice(TOPICS), rng.choice(LANGUAGES)
@@ -278,7 +282,8 @@ def main() -> None:
         for name, values in run(kind, args.count, args.requests, cache=not args.no_count_cache).items():
             table.append((kind, name, len(values), statistics.median(values), percentile(values, 0.95)))
     print(f"\nreview app, {args.count:,} inquiries, one request at a time over loopback "
-          f"(cores: {os.cpu_count()}; queue counts {'recounted every request' if args.no_count_cache else 'cached while nothing changes'})")
+          f"(cores: {os.cpu_count()}; queue counts "
+          f"{'recounted every request' if args.no_count_cache else 'cached while nothing changes'})")
     print(f"{'database':<11} {'request':<13} {'n':>5} {'median ms':>10} {'p95 ms':>8}  target p95 < 100 ms")
     for kind, name, n, median, p95 in table:
         print(f"{kind:<11} {name:<13} {n:>5} {median:>10.1f} {p95:>8.1f}  {'ok' if p95 < 100 else 'MISSED'}")

@@ -23,6 +23,13 @@ _FORWARDED_CHARS = 3000
 _QUOTED_CHARS = 1500
 
 
+def domain_of(address: str | None) -> str | None:
+    """The domain of an e-mail address, lower-cased (None without one)."""
+    if not address or "@" not in address:
+        return None
+    return address.rpartition("@")[2].lower().strip(" >.") or None
+
+
 def subject_text(subject: str) -> str:
     """The subject without reply/forward prefixes and case tags, its case kept (``normalise_subject`` folds it)."""
     folded = normalise_subject(subject)
@@ -48,14 +55,13 @@ class TriageInput:
     @classmethod
     def from_parsed(cls, parsed: ParsedMessage) -> "TriageInput":
         """The triage input of a parsed message."""
-        address = parsed.sender.address if parsed.sender else ""
         return cls(
             subject=subject_text(parsed.subject),
             new_text=parsed.new_text,
             forwarded_text=parsed.parts.forwarded_text,
             quoted_text=parsed.parts.quoted_text,
             signature=parsed.parts.signature,
-            sender_domain=address.rpartition("@")[2].lower() or None if "@" in address else None,
+            sender_domain=domain_of(parsed.sender.address if parsed.sender else None),
             sent_on=parsed.date.date() if parsed.date else None,
             automated=parsed.automation.is_automated,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 import tempfile
 import zipfile
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from classifiers.flags import FlagClassifier
 from classifiers.language import CharLanguageModel
 from classifiers.model import ModelInfo, TriageModel
 from classifiers.topics import TopicClassifier
-from classifiers.training import train_model
+from classifiers.training import library_versions, train_model
 from pipeline.config import TriageSettings
 from pipeline.errors import ClassifierError
 
@@ -56,6 +57,19 @@ def _retrain_hint(path: Path) -> str:
     return f"run `triage train` to rebuild {path} from the corpus"
 
 
+def _load_quietly(sio: Any, path: Path, trusted: list[str]) -> Any:
+    """``skops.io.load``; scikit-learn's warning about another version is dropped: the caller compares versions."""
+    from sklearn.exceptions import InconsistentVersionWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        payload = sio.load(path, trusted=trusted)
+    for warning in caught:
+        if not issubclass(warning.category, InconsistentVersionWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return payload
+
+
 def load_model(path: Path) -> TriageModel:
     """Read a model file; ``ClassifierError`` when it is missing, corrupted or holds unexpected types."""
     import skops.io as sio
@@ -70,7 +84,7 @@ def load_model(path: Path) -> TriageModel:
                 f"model {path} holds types this version does not load ({', '.join(sorted(unexpected))}); "
                 + _retrain_hint(path)
             )
-        payload: Any = sio.load(path, trusted=sorted(untrusted))
+        payload: Any = _load_quietly(sio, path, sorted(untrusted))
     except ClassifierError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError, AttributeError, ImportError) as exc:
@@ -125,23 +139,34 @@ def _corpus_hash(settings: TriageSettings) -> str | None:
         return None  # no corpus where the model runs: use the model as it is
 
 
+def _why_stale(model: TriageModel, settings: TriageSettings) -> str | None:
+    """Why a model no longer fits this installation (other scikit-learn, changed corpus), or None."""
+    trained_with = model.info.libraries.get("scikit-learn")
+    if trained_with != library_versions()["scikit-learn"]:
+        return f"model {model.version} was trained with scikit-learn {trained_with}"
+    current = _corpus_hash(settings)
+    if current is not None and current != model.info.data_hash:
+        return f"the corpus changed since model {model.version} was trained"
+    return None
+
+
 def load_or_train(settings: TriageSettings, config: TriageConfig) -> TriageModel:
-    """The configured model. With auto_train it is trained (and saved) when missing or older than the corpus."""
+    """The configured model. With auto_train it is (re)trained and saved when missing or stale."""
     path = model_location(settings.model_path)
-    if settings.auto_train:
-        model: TriageModel | None = None
+    if path.exists() or not settings.auto_train:
+        model = load_model(path)
+        reason = _why_stale(model, settings)
+        if reason is None:
+            return model
+        if not settings.auto_train:
+            log.warning("%s; run `triage train` to rebuild it", reason)
+            return model
+    else:
         reason = "there is no model yet"
-        if path.exists():
-            model = load_model(path)
-            current = _corpus_hash(settings)
-            if current is None or current == model.info.data_hash:
-                return model
-            reason = f"the corpus changed since model {model.version} was trained"
-        log.info("training the model from %s (%s)", settings.corpus, reason)
-        model = build_model(settings, config)
-        try:
-            save_model(model, path)
-        except OSError as exc:
-            log.warning("cannot save the trained model to %s (%s); using it for this run only", path, exc.strerror)
-        return model
-    return load_model(path)
+    log.info("training the model from %s (%s)", settings.corpus, reason)
+    model = build_model(settings, config)
+    try:
+        save_model(model, path)
+    except OSError as exc:
+        log.warning("cannot save the trained model to %s (%s); using it for this run only", path, exc.strerror)
+    return model

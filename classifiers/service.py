@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision
-from classifiers.inputs import TriageInput, subject_text
+from classifiers.inputs import TriageInput, domain_of, subject_text
 from pipeline.config import TriageSettings
 from pipeline.errors import StorageError, TriageError
 from pipeline.store import repository as repo
@@ -61,14 +61,13 @@ class TriageStats:
 
 def stored_input(inquiry: Inquiry, message: Message) -> TriageInput:
     """The triage input of a stored inquiry, from the fields parsing stored (no second parse)."""
-    address = message.sender_address or ""
     return TriageInput(
         subject=subject_text(message.subject),
         new_text=inquiry.new_text,
         forwarded_text=inquiry.forwarded_text,
         quoted_text=inquiry.quoted_text,
         signature=inquiry.signature,
-        sender_domain=address.rpartition("@")[2].lower() if "@" in address else None,
+        sender_domain=domain_of(message.sender_address),
         sent_on=message.sent_at.date() if message.sent_at else None,
         automated=message.is_auto_reply or message.is_bounce or message.is_mailing_list,
     )

@@ -73,12 +73,9 @@ def nearest_deadline(entities: Sequence[Entity], sent_on: date | None, days: int
     return soonest.isoformat() if soonest else None
 
 
-def other_topics(ranked: Sequence[tuple[str, float]], minimum: float, ratio: float) -> tuple[str, ...]:
-    """The topics after the first that are probable enough, and close enough to it, to be asked about too."""
-    if not ranked:
-        return ()
-    first = ranked[0][1]
-    return tuple(topic for topic, p in ranked[1:] if p >= minimum and p >= ratio * first)
+def other_topics(ranked: Sequence[str], margins: Sequence[float], minimum_margin: float) -> tuple[str, ...]:
+    """The topics after the first that the topic model also says yes to (margin at least ``minimum_margin``)."""
+    return tuple(topic for topic, margin in zip(ranked[1:], margins[1:]) if margin >= minimum_margin)
 
 
 def detect_signals(
@@ -86,7 +83,8 @@ def detect_signals(
     *,
     language: str,
     entities: Sequence[Entity],
-    ranked_topics: Sequence[tuple[str, float]],
+    ranked_topics: Sequence[str],
+    topic_margins: Sequence[float],
     sent_on: date | None,
     automated: bool,
     taxonomy: Taxonomy,
@@ -99,7 +97,7 @@ def detect_signals(
     escalation = taxonomy.words.find("escalation", folded, languages)
     urgent = taxonomy.words.find("urgent", folded, languages)
     deadline = nearest_deadline(entities, sent_on, taxonomy.deadline_days)
-    others = other_topics(ranked_topics, taxonomy.multi_topic_min, taxonomy.multi_topic_ratio)
+    others = other_topics(ranked_topics, topic_margins, taxonomy.multi_topic_margin)
     evidence = [f"complaint: {w}" for w in complaint[:3]] + [f"escalation: {w}" for w in escalation[:3]]
     evidence += [f"urgent: {w}" for w in urgent[:3]] + ([f"deadline: {deadline}"] if deadline else [])
     model_says = {name: p for name, p in (learned or {}).items() if p >= taxonomy.learned_threshold}

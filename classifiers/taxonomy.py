@@ -70,8 +70,7 @@ class _SignalsModel(_Strict):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     deadline_days: int = Field(default=7, ge=0, le=365)
-    multi_topic_min: float = Field(default=0.22, gt=0, lt=1)
-    multi_topic_ratio: float = Field(default=0.35, gt=0, le=1)
+    multi_topic_margin: float = Field(default=0.0, ge=-2, le=2)
     learned_threshold: float = Field(default=0.5, gt=0, lt=1)
 
 
@@ -136,8 +135,7 @@ class Taxonomy:
     queues: Mapping[str, str]
     topics: Mapping[str, Topic]
     deadline_days: int
-    multi_topic_min: float
-    multi_topic_ratio: float
+    multi_topic_margin: float
     learned_threshold: float
     words: SignalWords
 
@@ -166,7 +164,7 @@ def _lexicons(raw: Mapping[str, Any]) -> tuple[SignalWords, list[tuple[str, str]
     patterns: dict[str, dict[str, re.Pattern[str]]] = {}
     problems: list[tuple[str, str]] = []
     for name, value in raw.items():
-        if name in ("deadline_days", "multi_topic_min", "multi_topic_ratio", "learned_threshold"):
+        if name in ("deadline_days", "multi_topic_margin", "learned_threshold"):
             continue
         if name not in LEXICON_SIGNALS:
             problems.append((f"signals.{name}", f"unknown signal word list; known: {', '.join(LEXICON_SIGNALS)}"))
@@ -228,8 +226,7 @@ def parse_taxonomy(text: str, path: Path) -> Taxonomy:
             for topic_id, topic in model.topics.items()
         },
         deadline_days=model.signals.deadline_days,
-        multi_topic_min=model.signals.multi_topic_min,
-        multi_topic_ratio=model.signals.multi_topic_ratio,
+        multi_topic_margin=model.signals.multi_topic_margin,
         learned_threshold=model.signals.learned_threshold,
         words=words,
     )

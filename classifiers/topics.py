@@ -40,6 +40,7 @@ class TopicResult:
 
     ranked: tuple[tuple[str, float], ...]
     top_terms: tuple[str, ...]
+    margins: tuple[float, ...] = ()  # the SVM's margin of each ranked topic: above 0 it says "this topic too"
 
     @property
     def topic(self) -> str:
@@ -162,7 +163,8 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
     def classify_features(self, features: sp.csr_matrix, *, top_terms: int = 5, ranked: int = 3) -> list[TopicResult]:
         """``classify`` on features already computed by ``transform``."""
         check_is_fitted(self, "coef_")
-        probabilities = self._probabilities(features)
+        margins = self.margins(features)
+        probabilities = softmax(self.scale_ * margins, axis=1)
         terms = self.terms_
         multiclass = self.coef_.shape[0] > 1
         results = []
@@ -179,7 +181,11 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
                     break
                 if indices[position] < len(terms) and _TELLING.search(terms[indices[position]]):
                     picked.append(terms[indices[position]])
-            results.append(TopicResult(tuple((str(self.classes_[i]), float(probs[i])) for i in order), tuple(picked)))
+            results.append(TopicResult(
+                tuple((str(self.classes_[i]), float(probs[i])) for i in order),
+                tuple(picked),
+                tuple(float(margins[row, i]) for i in order),
+            ))
         return results
 
     def __getstate__(self) -> dict[str, Any]:

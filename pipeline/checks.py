@@ -52,7 +52,14 @@ def check_replies(loaded: LoadedSettings) -> list[Problem]:
     return template_problems(loaded.settings) + delivery_problems(loaded.settings)
 
 
-CHECKS: list[ConfigCheck] = [check_database, check_mailboxes, check_triage, check_replies]
+def check_web(loaded: LoadedSettings) -> list[Problem]:
+    """The review app's SLA file names known queues with valid targets; its session secret is long enough."""
+    from webapp.checks import web_problems
+
+    return web_problems(loaded.settings)
+
+
+CHECKS: list[ConfigCheck] = [check_database, check_mailboxes, check_triage, check_replies, check_web]
 
 
 def run_checks(loaded: LoadedSettings) -> list[Problem]:

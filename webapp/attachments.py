@@ -57,7 +57,8 @@ def _leaves(message: Message) -> list[Message]:
             found.append(part)
         elif part.is_multipart():
             children = part.get_payload()
-            stack.extend(reversed([c for c in children if isinstance(c, Message)] if isinstance(children, list) else []))
+            parts = [c for c in children if isinstance(c, Message)] if isinstance(children, list) else []
+            stack.extend(reversed(parts))
         else:
             found.append(part)
     return found
@@ -72,7 +73,8 @@ def extract_attachment(raw: bytes, wanted: Wanted) -> bytes:
             data = _payload(part)
             if hashlib.sha256(data).hexdigest() == wanted.sha256:
                 return data
-    same_kind = [p for p in leaves if p.get_content_type() == wanted.content_type and p.get_filename() == wanted.filename]
+    same_kind = [p for p in leaves
+                 if p.get_content_type() == wanted.content_type and p.get_filename() == wanted.filename]
     if wanted.sha256 is None and 0 <= wanted.ordinal < len(same_kind):
         return _payload(same_kind[wanted.ordinal])
     raise NotFound("the attachment is not in the stored message")

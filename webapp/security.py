@@ -172,5 +172,6 @@ class _BodyTooLarge(Exception):
 async def _too_large(send: Send, limit: int) -> None:
     body = f"request body too large (the limit is {limit} bytes)".encode()
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -117,7 +117,7 @@ def render_sla(sla: Sla, header: str) -> str:
 
 def comment_header(text: str) -> str:
     """The leading comment lines of a file (kept when it is rewritten)."""
-    kept = []
+    kept: list[str] = []
     for line in text.splitlines():
         if line.startswith("#") or (not line.strip() and kept):
             kept.append(line)

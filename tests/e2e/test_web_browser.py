@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,6 +91,7 @@ def desk(dovecot: Dovecot, triage_model_path: Path, tracker: int,
 
     assert '"stored": 2' in triage("run", "--once", "--json")
     triage("retriage", "--pending")
+    triage("replies", "run")
     triage("user", "add", "sam", "--name", "Sam Staff", "--queue", "customer_service", "--queue", "operations",
            "--queue", "it", "--queue", "finance", "--queue", "legal", "--queue", "translation", "--password-stdin",
            stdin=PASSWORD + "\n")
@@ -174,7 +176,12 @@ def test_html_mail_runs_no_script_and_fetches_nothing(desk: tuple[Server, str, P
     server, _, home = desk
     page = browser.new_page(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     page.goto(server.url + "/login")
     page.fill("#username", "sam")
     page.fill("#password", PASSWORD)

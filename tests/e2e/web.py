@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import uvicorn
 
-from pipeline.config import Settings
+from pipeline.config import DatabaseSettings, Settings
 from pipeline.ingest import Ingestor
-from pipeline.runtime import Runtime
+from pipeline.runtime import Runtime, open_runtime
 from pipeline.sources.base import Origin, SourceItem
 from pipeline.store import repository as repo
 from pipeline.store.db import unit_of_work
@@ -218,11 +219,6 @@ def settings_with(runtime: Runtime, **sections: Any) -> Settings:
 
 
 # --- fixtures (imported by the test modules that use them) ---------------------------------
-
-import pytest  # noqa: E402
-
-from pipeline.config import DatabaseSettings  # noqa: E402
-from pipeline.runtime import open_runtime  # noqa: E402
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,10 +52,11 @@ def test_users_add_assign_role_disable(admin: tuple[Browser, Path]) -> None:
     assert added.status_code == 303
     page = browser.get("/admin/users").text
     assert "lea" in page and "finance, legal" in page
-    for bad, why in [({"username": "lea", "password": "a long enough pw"}, "exists already"),
+    cases: list[tuple[dict[str, Any], str]] = [({"username": "lea", "password": "a long enough pw"}, "exists already"),
                      ({"username": "x y", "password": "a long enough pw"}, "user name"),
                      ({"username": "leo", "password": "short"}, "at least 10"),
-                     ({"username": "leo", "password": "a long enough pw", "queues": ["nope"]}, "unknown queue")]:
+                     ({"username": "leo", "password": "a long enough pw", "queues": ["nope"]}, "unknown queue")]
+    for bad, why in cases:
         refused = browser.post("/admin/users", {"op": "add", "role": "staff", **bad}, token_from="/admin/users")
         assert refused.status_code in (400, 409) and why in refused.text, why
     assert browser.post("/admin/users", {"op": "queues", "username": "lea", "queues": ["it"]}).status_code == 303
@@ -143,3 +145,18 @@ def test_user_commands(tmp_path: Path) -> None:
     assert '"username": "sam"' in listing.stdout and '"active": false' in listing.stdout
     assert "password" not in listing.stdout and "argon2" not in listing.stdout
     assert triage("user", "passwd", "nobody", "--password-stdin", stdin="another long one\n").returncode == 1
+
+
+def test_check_config_reports_the_sla_file_and_a_short_secret(tmp_path: Path) -> None:
+    sla = tmp_path / "sla.toml"
+    sla.write_text("default_hours = 48\nwarn_share = 2\n[queues]\nnope = 3\nlegal = -1\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
+    env.update(TRIAGE_WEB__SLA=str(sla), TRIAGE_WEB__SECRET_KEY="too short")
+    result = subprocess.run([TRIAGE, "check-config"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "queues.nope: unknown queue" in result.stdout
+    assert "queues.legal: must be more than 0" in result.stdout
+    assert "warn_share: must be a number above 0 and at most 1" in result.stdout
+    assert "web.secret_key: must have at least 32 characters" in result.stdout
+    assert "too short" not in result.stdout + result.stderr

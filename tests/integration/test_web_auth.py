@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
 from pipeline.runtime import Runtime
-from tests.e2e.web import Browser, Server, decide, make_user, store_messages, web, web_sqlite, sqlite_runtime  # noqa: F401
+from tests.e2e.web import (  # noqa: F401  (fixtures)
+    Browser,
+    Server,
+    decide,
+    make_user,
+    sqlite_runtime,
+    store_messages,
+    web,
+    web_sqlite,
+)
 from tests.support.mail import make_message
 
 ANONYMOUS_PAGES = ["/queues", "/queues/customer_service", "/inquiries/1", "/inquiries/1/html",
@@ -68,7 +78,7 @@ def test_forged_posts_are_refused_and_change_nothing(runtime: Runtime, browser: 
     decide(runtime, inquiry_id)
     browser.login("ada")
     browser.get(f"/inquiries/{inquiry_id}")
-    forged = [
+    forged: list[tuple[str, dict[str, Any]]] = [
         ("/admin/users", {"op": "disable", "username": "sam"}),
         (f"/inquiries/{inquiry_id}/handled", {"version": 1, "note": "x"}),
         (f"/inquiries/{inquiry_id}/reassign", {"version": 1, "queue": "legal", "note": "x"}),
@@ -146,7 +156,7 @@ def test_pages_carry_strict_security_headers(runtime: Runtime, browser: Browser)
     assert session_cookie.has_nonstandard_attr("HttpOnly")
 
 
-def test_request_bodies_over_the_limit_get_413(runtime: Runtime, web_sqlite: Server, sqlite_runtime: Runtime) -> None:
+def test_request_bodies_over_the_limit_get_413(web_sqlite: Server, sqlite_runtime: Runtime) -> None:
     make_user(sqlite_runtime, "sam", queues=["customer_service"])
     browser = Browser(web_sqlite.url)
     try:

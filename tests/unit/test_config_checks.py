@@ -55,7 +55,7 @@ def test_not_toml_is_reported(triage_config) -> None:  # type: ignore[no-untyped
 BAD_TAXONOMY = [
     # (text to replace, replacement, what the reported line shows, words the message must contain)
     ('section = "operations"', 'section = "front_office"', "front_office", ["unknown queue", "front_office"]),
-    ("high = 0.50\nmedium = 0.35", "high = 0.30\nmedium = 0.40", "[bands.topic]", ["must not be above high"]),
+    ("high = 0.60\nmedium = 0.40", "high = 0.30\nmedium = 0.40", "[bands.topic]", ["must not be above high"]),
     ('working = ["en", "fr", "es"]', 'working = ["english"]', "english", ["ISO 639-1"]),
     ("[signals.urgent]", "[signals.hurry]", "[signals.hurry]", ["unknown signal word list"]),
     ("min_letters = 8", "min_letters = -1", "min_letters", ["greater than or equal to 1"]),

@@ -173,3 +173,14 @@ def test_a_model_older_than_the_corpus_is_retrained_when_auto_train_is_on(triage
     assert load_or_train(TriageSettings(model_path=path, auto_train=False), triage_config).version == "old"
     assert load_or_train(TriageSettings(model_path=path), triage_config).version == triage_model.version
     assert built == ["yes"] and load_model(path).version == triage_model.version
+
+
+def test_a_model_from_another_scikit_learn_is_retrained(triage_config, triage_model, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import classifiers.registry as registry
+
+    path = tmp_path / "other.skops"
+    libraries = {**triage_model.info.libraries, "scikit-learn": "0.0.1"}
+    save_model(replace(triage_model, info=replace(triage_model.info, libraries=libraries, version="other")), path)
+    monkeypatch.setattr(registry, "build_model", lambda settings, config: triage_model)
+    assert load_or_train(TriageSettings(model_path=path, auto_train=False), triage_config).version == "other"
+    assert load_or_train(TriageSettings(model_path=path), triage_config).version == triage_model.version

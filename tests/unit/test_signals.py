@@ -27,8 +27,8 @@ CASES = [
 
 @pytest.mark.parametrize(("text", "language", "expected"), CASES)
 def test_word_signals(triage_config, text: str, language: str, expected: set[str]) -> None:  # type: ignore[no-untyped-def]
-    signals = detect_signals(text, language=language, entities=extract_entities(text), ranked_topics=[("fees", 0.9)],
-                             sent_on=None, automated=False, taxonomy=triage_config.taxonomy)
+    signals = detect_signals(text, language=language, entities=extract_entities(text), ranked_topics=["fees"],
+                             topic_margins=[0.8], sent_on=None, automated=False, taxonomy=triage_config.taxonomy)
     assert signals.names == frozenset(expected)
     assert set(signals.names) <= set(SIGNAL_NAMES)
 
@@ -47,14 +47,14 @@ def test_deadlines_within_the_configured_days(text: str, sent_on: date | None, e
     assert nearest_deadline(extract_entities(text), sent_on, 7) == expected
 
 
-def test_several_topics_when_the_second_is_close() -> None:
-    assert other_topics([("fees", 0.45), ("renewal", 0.40), ("general", 0.05)], 0.22, 0.35) == ("renewal",)
-    assert other_topics([("fees", 0.90), ("renewal", 0.08)], 0.22, 0.35) == ()
-    assert other_topics([("fees", 0.70), ("renewal", 0.23)], 0.22, 0.35) == ()
+def test_several_topics_when_the_model_says_yes_to_a_second() -> None:
+    assert other_topics(["fees", "renewal", "general"], [0.6, 0.1, -0.8], 0.0) == ("renewal",)
+    assert other_topics(["fees", "renewal"], [0.9, -0.4], 0.0) == ()
+    assert other_topics(["fees", "renewal"], [0.9, -0.4], -0.5) == ("renewal",)
 
 
 def test_automated_and_evidence(triage_config) -> None:  # type: ignore[no-untyped-def]
-    signals = detect_signals("nobody answers", language="en", entities=(), ranked_topics=[("general", 1.0)],
+    signals = detect_signals("nobody answers", language="en", entities=(), ranked_topics=["general"], topic_margins=[1.0],
                              sent_on=None, automated=True, taxonomy=triage_config.taxonomy)
     assert signals.automated and "complaint: nobody answers" in signals.evidence
     assert signals.as_json()["automated"] is True

@@ -23,7 +23,7 @@ from webapp.api.schemas import (
 from webapp.auth import context, require_user
 from webapp.services import actions, replies
 from webapp.services.actions import ActionResult
-from webapp.services.cases import sync_cases
+from webapp.services.cases import refresh_before_reading
 from webapp.services.inquiry import open_inquiry
 from webapp.services.users import Actor
 
@@ -44,7 +44,7 @@ def _plain(value: Any) -> Any:
 def inquiry(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> InquiryOut:
     """Everything about an inquiry; reading it holds the case for the caller when nobody else does."""
     ctx = context(request)
-    sync_cases(ctx.db)
+    refresh_before_reading(ctx.db)
     view = open_inquiry(ctx.db, actor, inquiry_id, hold_for=ctx.hold_for)
     return InquiryOut(
         id=view.id, state=view.state, case=_plain(view.case), subject=view.subject,

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from webapp.api.schemas import CaseOut, ErrorOut, QueueOut, QueuePageOut
 from webapp.auth import context, require_user
 from webapp.filters import parse_filters
-from webapp.services.cases import sync_cases
+from webapp.services.cases import refresh_before_reading
 from webapp.services.queues import QueueSummary, check_queue, queue_overview, queue_page
 from webapp.services.users import Actor
 
@@ -25,7 +25,7 @@ def queue_out(summary: QueueSummary) -> QueueOut:
 def queues(request: Request, actor: Actor = Depends(require_user)) -> list[QueueOut]:
     """Every queue the person works, with open, due-soon and overdue counts."""
     ctx = context(request)
-    sync_cases(ctx.db)
+    refresh_before_reading(ctx.db)
     return [queue_out(s) for s in queue_overview(ctx.db, actor, ctx.vocabulary, ctx.sla, ctx.counts)]
 
 
@@ -42,7 +42,7 @@ def cases(request: Request, queue: str, actor: Actor = Depends(require_user),
     check_queue(actor, queue, ctx.vocabulary)
     params = {key: request.query_params.getlist(key) for key in request.query_params.keys()}
     filters = parse_filters(params, ctx.vocabulary)
-    sync_cases(ctx.db)
+    refresh_before_reading(ctx.db)
     overview = queue_overview(ctx.db, actor, ctx.vocabulary, ctx.sla, ctx.counts)
     found = queue_page(ctx.db, actor, queue, filters, vocabulary=ctx.vocabulary, sla=ctx.sla,
                        page_size=ctx.web.page_size, summary=next(s for s in overview if s.id == queue))

@@ -10,7 +10,7 @@ from webapp.errors import BadInput
 from webapp.rendering import render
 from webapp.responses import redirect
 from webapp.services.admin_queues import queues_admin, update_sla
-from webapp.services.cases import sync_cases
+from webapp.services.cases import refresh_before_reading
 from webapp.services.users import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -27,7 +27,7 @@ def _page(request: Request, *, error: str = "", status: int = 200) -> HTMLRespon
 @router.get("/admin/queues", response_class=HTMLResponse)
 def queues_page(request: Request, actor: Actor = Depends(require_admin)) -> HTMLResponse:
     """Every queue with its counts, staff and target."""
-    sync_cases(context(request).db)
+    refresh_before_reading(context(request).db)
     return _page(request)
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
 from webapp.auth import context, require_admin
+from webapp.context import load_replies
 from webapp.rendering import render
 from webapp.responses import redirect
 from webapp.services.admin_templates import MAX_CHARS, check_template, list_templates, read_template, save_template
@@ -44,7 +45,11 @@ def template_change(request: Request, language: str, name: str, text: str = Form
     if do == "save":
         check = save_template(ctx.templates_dir, language, name, text, topics)
         if not check.problems:
-            return redirect(request, f"/admin/templates/{language}/{name}", text="template saved")
+            ctx.replies = load_replies(ctx.settings)  # this process suggests with the new text at once
+            if ctx.deliverer is not None and ctx.replies is not None:
+                ctx.deliverer.replies = ctx.replies
+            return redirect(request, f"/admin/templates/{language}/{name}",
+                            text="template saved (other triage processes use it after a restart)")
     else:
         check = check_template(ctx.templates_dir, language, name, text, topics)
     return render(request, "admin/template_edit.html", {

@@ -14,8 +14,9 @@ from webapp.errors import WebError
 from webapp.rendering import render
 from webapp.sanitize import framed_document
 from webapp.security import DOWNLOAD_CSP, MAIL_CSP
-from webapp.services.cases import sync_cases
-from webapp.services.inquiry import attachment_download, inquiry_html, open_inquiry
+from webapp.services.cases import refresh_before_reading
+from webapp.services.inquiry import open_inquiry
+from webapp.services.mail_parts import attachment_download, inquiry_html
 from webapp.services.queues import visible_queues
 from webapp.services.users import Actor
 
@@ -38,7 +39,7 @@ def inquiry_page(request: Request, actor: Actor, inquiry_id: int, *, error: WebE
 @router.get("/inquiries/{inquiry_id}", response_class=HTMLResponse)
 def inquiry(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> HTMLResponse:
     """One inquiry with everything needed to answer it; opening it holds it for the person."""
-    sync_cases(context(request).db)
+    refresh_before_reading(context(request).db)
     return inquiry_page(request, actor, inquiry_id)
 
 

@@ -66,7 +66,8 @@ def discard_reply(request: Request, inquiry_id: int, version: int = Form(...), s
 
 
 @router.post("/inquiries/{inquiry_id}/suggest")
-def suggest(request: Request, inquiry_id: int, version: int = Form(...), actor: Actor = Depends(require_user)) -> Response:
+def suggest(request: Request, inquiry_id: int, version: int = Form(...),
+            actor: Actor = Depends(require_user)) -> Response:
     """Ask the templates for a reply on a case that has none."""
     ctx = context(request)
     return _run(request, actor, inquiry_id, lambda: replies.suggest_reply(

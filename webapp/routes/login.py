@@ -21,8 +21,8 @@ def _login_page(request: Request, *, error: str = "", username: str = "", status
         "login_csrf": login_token(context(request).secret, nonce), "error": error, "username": username[:64],
         "next": local_path(request.query_params.get("next")),
     }, status=status)
-    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict", secure=context(request).web.cookie_secure,
-                        path="/", max_age=3600)
+    response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
+                        secure=context(request).web.cookie_secure, path="/", max_age=3600)
     return response
 
 

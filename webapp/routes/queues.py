@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 from webapp.auth import context, require_user
 from webapp.filters import AGES, SIGNALS, SORTS, STATUSES, parse_filters
 from webapp.rendering import render
-from webapp.services.cases import sync_cases
+from webapp.services.cases import refresh_before_reading
 from webapp.services.queues import check_queue, queue_overview, queue_page
 from webapp.services.users import Actor
 
@@ -19,7 +19,7 @@ router = APIRouter(include_in_schema=False)
 def queues(request: Request, actor: Actor = Depends(require_user)) -> HTMLResponse:
     """Every queue the person works, with open, due-soon and overdue counts."""
     ctx = context(request)
-    sync_cases(ctx.db)
+    refresh_before_reading(ctx.db)
     overview = queue_overview(ctx.db, actor, ctx.vocabulary, ctx.sla, ctx.counts)
     return render(request, "queues.html", {"queues": overview})
 
@@ -31,7 +31,7 @@ def queue(request: Request, queue: str, actor: Actor = Depends(require_user)) ->
     check_queue(actor, queue, ctx.vocabulary)
     params = {key: request.query_params.getlist(key) for key in request.query_params.keys()}
     filters = parse_filters(params, ctx.vocabulary)
-    sync_cases(ctx.db)
+    refresh_before_reading(ctx.db)
     overview = queue_overview(ctx.db, actor, ctx.vocabulary, ctx.sla, ctx.counts)
     page = queue_page(ctx.db, actor, queue, filters, vocabulary=ctx.vocabulary, sla=ctx.sla,
                       page_size=ctx.web.page_size, summary=next(s for s in overview if s.id == queue))

@@ -32,6 +32,7 @@ STATE_HANDLED = "handled"
 UNDOABLE = frozenset({"reassign", "correct", "handled", "discard", "edit"})
 
 Change = tuple[dict[str, Any], dict[str, Any]]
+UndoReply = Callable[[Session, Inquiry, Case, CaseAction, Actor], Change]
 
 
 @dataclass(frozen=True)
@@ -234,8 +235,7 @@ def _undo_change(action: CaseAction, actor: Actor) -> Callable[[Session, Inquiry
 
 
 def undo_last(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: int, *,
-              hold_for: timedelta, undo_reply: Callable[[Session, Inquiry, Case, CaseAction, Actor], Change] | None = None
-              ) -> ActionResult:
+              hold_for: timedelta, undo_reply: UndoReply | None = None) -> ActionResult:
     """Undo the last action on the case (one's own, or anyone's for an admin), if nothing happened since."""
     with db() as session:
         check_access(session, actor, inquiry_id, undoing=True)

@@ -18,6 +18,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.errors import StorageError
 from pipeline.store.db import unit_of_work
 from pipeline.store.models import AuditEvent, Case, CaseFeed, DecisionRecord, Inquiry, utcnow
 
@@ -151,6 +152,14 @@ def _sync_step(db: sessionmaker[Session], batch: int) -> int:
         return changed
 
 
+def refresh_before_reading(db: sessionmaker[Session]) -> None:
+    """Bring the cases up to date before a page reads them; a busy database only delays that (logged)."""
+    try:
+        sync_cases(db)
+    except StorageError as exc:
+        log.warning("cases not brought up to date for this page (%s); they will be on the next one", exc)
+
+
 def rebuild_cases(db: sessionmaker[Session], *, refresh_statistics_after: int = 1000) -> int:
     """Catch up with the whole audit log (at start-up); return how many cases changed.
 
@@ -164,7 +173,8 @@ def rebuild_cases(db: sessionmaker[Session], *, refresh_statistics_after: int = 
         with db() as session:
             engine = session.get_bind()
         if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:  # type: ignore[union-attr]
+            autocommit = engine.connect().execution_options(isolation_level="AUTOCOMMIT")  # type: ignore[union-attr]
+            with autocommit as connection:
                 connection.execute(text("VACUUM ANALYZE cases"))
     return changed
 

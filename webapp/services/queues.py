@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -17,6 +17,8 @@ from webapp.filters import AGES, QueueFilters
 from webapp.services.users import Actor
 from webapp.sla import Sla
 from webapp.vocabulary import Vocabulary
+
+_Query = TypeVar("_Query", bound="Select[Unpack[tuple[Any, ...]]]")
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def summaries(session: Session, queues: list[str], vocabulary: Vocabulary, sla: 
     """Open, overdue and due-soon counts of these queues (from ``cache`` while nothing changed)."""
     position = session.scalar(select(CaseFeed.last_audit_id).where(CaseFeed.id == 1)) if cache else None
     keys = {q: (q, position, sla.target(q), sla.warn_share) for q in queues}
-    cached = {q: found for q in queues if cache is not None and (found := cache.get(keys[q])) is not None}
+    cached = {q: hit for q in queues if cache is not None and (hit := cache.get(keys[q])) is not None}
     missing = [q for q in queues if q not in cached]
     counted: dict[str, tuple[int, int, int]] = {}
     if missing:
@@ -135,7 +137,7 @@ def queue_overview(db: sessionmaker[Session], actor: Actor, vocabulary: Vocabula
         return summaries(session, visible_queues(actor, vocabulary), vocabulary, sla, utcnow(), cache)
 
 
-def _filtered(query: Select[Any], queue: str, filters: QueueFilters, sla: Sla, now: datetime) -> Select[Any]:
+def _filtered(query: _Query, queue: str, filters: QueueFilters, sla: Sla, now: datetime) -> _Query:
     query = query.where(Case.queue == queue)
     if filters.status == "open":
         query = query.where(Case.is_open == True)  # noqa: E712
