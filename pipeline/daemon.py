@@ -28,8 +28,11 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from classifiers.service import LazyTriageSink
+from pipeline.background_sink import BackgroundSink
 from pipeline.config import MailboxSettings, Settings
 from pipeline.errors import ConfigError, TriageError
+from pipeline.handoff import InquirySink
 from pipeline.idle import IdleWatcher
 from pipeline.ingest import IngestStats
 from pipeline.runtime import Runtime
@@ -71,10 +74,14 @@ class OnceResult:
     failures: dict[str, list[str]] = field(default_factory=dict)
 
 
-def run_once(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings]) -> OnceResult:
-    """Sync every mailbox once, side by side; a failing mailbox is reported and never stops the others."""
+def run_once(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings], *,
+             sink: InquirySink | None = None) -> OnceResult:
+    """Sync every mailbox once, side by side; a failing mailbox is reported and never stops the others.
+
+    New inquiries go to ``sink`` (by default triage, in the same thread, before the next batch).
+    """
     slots = account_slots(mailboxes)
-    workers = [MailboxWorker(name, box, runtime, slots[name], keep_connection=False)
+    workers = [MailboxWorker(name, box, runtime, slots[name], keep_connection=False, sink=sink)
                for name, box in mailboxes.items()]
     result = OnceResult()
     try:
@@ -100,15 +107,18 @@ class _DropMaxInstancesWarning(logging.Filter):
 class Daemon:
     """The running daemon: scheduler, workers and IDLE watchers for a set of mailboxes."""
 
-    def __init__(self, runtime: Runtime, mailboxes: Mapping[str, MailboxSettings]) -> None:
+    def __init__(self, runtime: Runtime, mailboxes: Mapping[str, MailboxSettings], *,
+                 sink: InquirySink | None = None) -> None:
         self.runtime = runtime
         self.mailboxes = dict(mailboxes)
         self.stop_event = threading.Event()
         slots = account_slots(self.mailboxes)
         # A sync connection is kept open between runs only where the account has room for one per mailbox.
         keep = {name: slots[name].limit >= len(names) for names in accounts(self.mailboxes) for name in names}
+        # Triage runs on its own thread: syncing (and so the delay from push to stored) never waits for it.
+        self.triage = BackgroundSink(sink if sink is not None else LazyTriageSink(runtime))
         self.workers = {name: MailboxWorker(name, box, runtime, slots[name], stop=self.stop_event,
-                                            keep_connection=keep[name])
+                                            keep_connection=keep[name], sink=self.triage)
                         for name, box in self.mailboxes.items()}
         self.plan = idle_plan(self.mailboxes)
         self.watchers = [
@@ -171,6 +181,8 @@ class Daemon:
             watcher.join(timeout)
         for worker in self.workers.values():
             worker.close()
+        if not self.triage.close(timeout):
+            log.warning("triage of the last stored inquiries did not finish in %g s; they stay new", timeout)
         logging.getLogger("apscheduler.scheduler").removeFilter(self._filter)
 
 

@@ -19,6 +19,7 @@ from classifiers.service import LazyTriageSink
 from pipeline.backoff import Backoff
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapAuthError, ImapError, TriageError
+from pipeline.handoff import InquirySink
 from pipeline.ingest import IngestStats, Ingestor
 from pipeline.runtime import Runtime
 from pipeline.sources.imap import ImapConnection
@@ -91,7 +92,8 @@ class MailboxWorker:
     """Syncs one configured mailbox, keeping one connection open between runs."""
 
     def __init__(self, name: str, settings: MailboxSettings, runtime: Runtime, slots: AccountSlots, *,
-                 stop: threading.Event | None = None, keep_connection: bool = True) -> None:
+                 stop: threading.Event | None = None, keep_connection: bool = True,
+                 sink: InquirySink | None = None) -> None:
         self.name = name
         self.keep_connection = keep_connection
         self.settings = settings
@@ -99,7 +101,7 @@ class MailboxWorker:
         self.slots = slots
         self.stop = stop or threading.Event()
         self.ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.batch_size,
-                                 sink=LazyTriageSink(runtime))
+                                 sink=sink if sink is not None else LazyTriageSink(runtime))
         self.failures = FetchFailures()
         self.backoff = Backoff(initial=1.0, maximum=300.0)
         self.auth_backoff = Backoff(initial=30.0, maximum=1800.0)

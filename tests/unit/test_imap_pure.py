@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import imaplib
+import threading
 import shlex
 import socket
 import ssl
 import sys
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 from imapclient import exceptions as imap_exc
 
+from pipeline.background_sink import BackgroundSink
 from pipeline.backoff import Backoff
 from pipeline.config import MailboxSettings, load_settings
 from pipeline.daemon import idle_plan
@@ -255,3 +258,30 @@ def test_move_to_must_be_outside_the_watched_folders() -> None:
     with pytest.raises(ValueError, match="move_to must not be one of the watched folders"):
         box(folders=("INBOX", "Done"), after_ingest="move", move_to="Done")
     assert box(after_ingest="move", move_to="Done").move_to == "Done"
+
+
+# -- triage off the sync thread -------------------------------------------------------------------------------------
+
+def test_background_sink_hands_ids_over_in_order_and_survives_a_failing_sink(
+        caplog: pytest.LogCaptureFixture) -> None:
+    seen: list[list[int]] = []
+
+    def inner(ids: Sequence[int]) -> None:
+        if 13 in ids:
+            raise RuntimeError("model broken")
+        seen.append(list(ids))
+
+    sink = BackgroundSink(inner)
+    for ids in ([1, 2], [], [13], [3]):
+        sink(ids)
+    assert sink.close(timeout=5)
+    assert seen == [[1, 2], [3]]
+    assert "they stay new" in caplog.text
+
+
+def test_background_sink_close_gives_up_after_its_timeout() -> None:
+    release = threading.Event()
+    sink = BackgroundSink(lambda ids: release.wait(5))
+    sink([1])
+    assert not sink.close(timeout=0.1)
+    release.set()
