@@ -28,7 +28,7 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from classifiers.service import LazyTriageSink
+from classifiers.service import LazyTriageSink, shared_triage
 from pipeline.background_sink import BackgroundSink
 from pipeline.config import MailboxSettings, Settings
 from pipeline.errors import ConfigError, TriageError
@@ -36,6 +36,7 @@ from pipeline.handoff import InquirySink
 from pipeline.idle import IdleWatcher
 from pipeline.ingest import IngestStats
 from pipeline.runtime import Runtime
+from pipeline.rwlock import SharedExclusiveLock
 from pipeline.worker import MailboxWorker, account_slots, accounts
 
 log = logging.getLogger(__name__)
@@ -116,9 +117,16 @@ class Daemon:
         # A sync connection is kept open between runs only where the account has room for one per mailbox.
         keep = {name: slots[name].limit >= len(names) for names in accounts(self.mailboxes) for name in names}
         # Triage runs on its own thread: syncing (and so the delay from push to stored) never waits for it.
-        self.triage = BackgroundSink(sink if sink is not None else LazyTriageSink(runtime))
+        # On SQLite it runs only between syncs: its transactions read before they write, and a commit by a
+        # sync in between would fail them ("database is locked") however long the busy timeout.
+        guard = SharedExclusiveLock() if runtime.engine.dialect.name == "sqlite" else None
+        if sink is None:  # triage: load (or train) its model at start, on the triage thread, outside the guard
+            self.triage = BackgroundSink(LazyTriageSink(runtime), guard=guard,
+                                         prepare=lambda: shared_triage(runtime.settings.triage))
+        else:
+            self.triage = BackgroundSink(sink, guard=guard)
         self.workers = {name: MailboxWorker(name, box, runtime, slots[name], stop=self.stop_event,
-                                            keep_connection=keep[name], sink=self.triage)
+                                            keep_connection=keep[name], sink=self.triage, guard=guard)
                         for name, box in self.mailboxes.items()}
         self.plan = idle_plan(self.mailboxes)
         self.watchers = [

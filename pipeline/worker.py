@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from classifiers.service import LazyTriageSink
@@ -22,6 +23,7 @@ from pipeline.errors import ImapAuthError, ImapError, TriageError
 from pipeline.handoff import InquirySink
 from pipeline.ingest import IngestStats, Ingestor
 from pipeline.runtime import Runtime
+from pipeline.rwlock import SharedExclusiveLock
 from pipeline.sources.imap import ImapConnection
 from pipeline.store import sync_state
 from pipeline.sync import FetchFailures, MailboxSync
@@ -93,9 +95,10 @@ class MailboxWorker:
 
     def __init__(self, name: str, settings: MailboxSettings, runtime: Runtime, slots: AccountSlots, *,
                  stop: threading.Event | None = None, keep_connection: bool = True,
-                 sink: InquirySink | None = None) -> None:
+                 sink: InquirySink | None = None, guard: SharedExclusiveLock | None = None) -> None:
         self.name = name
         self.keep_connection = keep_connection
+        self.guard = guard  # held shared while syncing (see Daemon)
         self.settings = settings
         self.runtime = runtime
         self.slots = slots
@@ -118,7 +121,7 @@ class MailboxWorker:
 
     def sync_once(self) -> SyncResult:
         """Sync every folder once; failures are returned (and recorded as the mailbox's health), not raised."""
-        with self._run_lock:
+        with self._run_lock, (self.guard.shared() if self.guard is not None else nullcontext()):
             result = SyncResult(self.name)
             factory = self.runtime.session_factory
             try:

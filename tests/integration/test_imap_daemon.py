@@ -112,6 +112,7 @@ class Daemon:
                 pipe.close()
 
 
+@pytest.mark.slow
 def test_run_once_json_contract_with_a_mailbox_from_the_environment_only(dovecot: Dovecot, tmp_path: Path) -> None:
     good, other = new_user(dovecot), new_user(dovecot)
     dovecot.append(good, messages("env", 3))
@@ -150,6 +151,7 @@ def test_no_mailbox_configured_is_a_config_error(tmp_path: Path) -> None:
     assert "no mailbox is configured" in result.stderr
 
 
+@pytest.mark.slow
 def test_daemon_idle_wakes_within_a_second_survives_restart_and_stops_on_sigterm(
         dovecot: Dovecot, tmp_path: Path) -> None:
     user = new_user(dovecot)
@@ -183,6 +185,7 @@ def test_daemon_idle_wakes_within_a_second_survives_restart_and_stops_on_sigterm
     assert last_json(again)["seen"] == 0
 
 
+@pytest.mark.slow
 def test_daemon_retries_an_unreachable_server_with_backoff_while_others_go_on(
         dovecot: Dovecot, tmp_path: Path) -> None:
     good, flaky = new_user(dovecot), new_user(dovecot)

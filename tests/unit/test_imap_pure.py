@@ -22,6 +22,7 @@ from pipeline.config import MailboxSettings, load_settings
 from pipeline.daemon import idle_plan
 from pipeline.errors import ConfigError, ImapAuthError, ImapError, ImapFolderError, ImapMessageError
 from pipeline.mailbox_status import status_lines
+from pipeline.rwlock import SharedExclusiveLock
 from pipeline.sources.imap import imap_source, translate_error
 from pipeline.sources.oauth2 import AccessToken, parse_token_output, run_token_command
 from pipeline.store.sync_state import FolderReport, MailboxReport
@@ -285,3 +286,30 @@ def test_background_sink_close_gives_up_after_its_timeout() -> None:
     sink([1])
     assert not sink.close(timeout=0.1)
     release.set()
+
+
+def test_shared_exclusive_lock_lets_exclusive_run_only_in_the_gaps() -> None:
+    lock = SharedExclusiveLock()
+    events: list[str] = []
+    inside = threading.Event()
+    leave = threading.Event()
+
+    def sync() -> None:
+        with lock.shared():
+            events.append("sync in")
+            inside.set()
+            leave.wait(5)
+            events.append("sync out")
+
+    thread = threading.Thread(target=sync)
+    thread.start()
+    inside.wait(5)
+    with lock.shared():  # more shared holders are welcome meanwhile
+        events.append("second sync")
+    sink = BackgroundSink(lambda ids: events.append(f"triage {list(ids)}"), guard=lock, chunk=2)
+    sink([1, 2, 3])
+    time_limit = threading.Timer(0.2, leave.set)
+    time_limit.start()
+    assert sink.close(timeout=5)
+    thread.join(5)
+    assert events == ["sync in", "second sync", "sync out", "triage [1, 2]", "triage [3]"]
