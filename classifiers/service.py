@@ -24,9 +24,9 @@ from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.inputs import TriageInput, domain_of, subject_text
 from pipeline.config import TriageSettings
-from pipeline.errors import StorageError, TriageError
+from pipeline.errors import TriageError
 from pipeline.store import repository as repo
-from pipeline.store.db import describe_db_error
+from pipeline.store.db import describe_db_error, unit_of_work
 from pipeline.store.decisions import (
     STATE_ROUTED,
     STATE_TRIAGED,
@@ -134,15 +134,9 @@ class TriageService:
     def triage_pending(self, limit: int = 200) -> TriageStats:
         """A worker's turn: claim up to ``limit`` inquiries still ``new`` and triage them."""
         stats = TriageStats()
-        session = self.session_factory()
-        try:
-            with session.begin():
-                claimed = repo.pending_inquiry_ids(session, limit, claim=True)
-                self._triage_in(session, list(claimed), trigger="worker", only_new=True, stats=stats)
-        except OperationalError as exc:
-            raise StorageError(describe_db_error(exc)) from exc
-        finally:
-            session.close()
+        with unit_of_work(self.session_factory) as session:
+            claimed = repo.pending_inquiry_ids(session, limit, claim=True)
+            self._triage_in(session, list(claimed), trigger="worker", only_new=True, stats=stats)
         return stats
 
     def retriage_since(self, since: datetime) -> TriageStats:
@@ -161,14 +155,10 @@ class TriageService:
             after = ids[-1]
 
     def _triage_batch(self, ids: list[int], *, trigger: str, only_new: bool, stats: TriageStats) -> None:
-        session = self.session_factory()
-        try:
-            with session.begin():
-                self._triage_in(session, ids, trigger=trigger, only_new=only_new, stats=stats)
-        except OperationalError as exc:
-            raise StorageError(describe_db_error(exc)) from exc
-        finally:
-            session.close()
+        # A writing transaction from the start: on SQLite a read-then-write one fails at once
+        # when another connection wrote in between.
+        with unit_of_work(self.session_factory) as session:
+            self._triage_in(session, ids, trigger=trigger, only_new=only_new, stats=stats)
 
     def _triage_in(self, session: Session, ids: list[int], *, trigger: str, only_new: bool, stats: TriageStats) -> None:
         rows = inquiries_for_triage(session, ids, only_new=only_new)

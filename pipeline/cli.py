@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -265,6 +265,24 @@ def quarantine_retry(state: CliState, ids: tuple[int, ...], as_json: bool) -> No
                    f"still quarantined {stats.quarantined}")
 
 
+def _reply_rounds(runtime: Runtime) -> Callable[[], object]:
+    """The daemon's reply job; its worker (templates, transports) is built on first use and rebuilt after a failure."""
+    from responders.worker import ReplyWorker
+
+    workers: list[ReplyWorker] = []
+
+    def round_() -> object:
+        if not workers:
+            workers.append(ReplyWorker.for_runtime(runtime))
+        try:
+            return workers[0].run_once()
+        except Exception:
+            workers.clear()
+            raise
+
+    return round_
+
+
 @main.command("run")
 @click.option("--once", is_flag=True, help="Sync every mailbox once and exit (no IDLE, no scheduler).")
 @click.option("--json", "as_json", is_flag=True, help="With --once: end with one JSON line of counts.")
@@ -278,7 +296,7 @@ def run_command(state: CliState, once: bool, as_json: bool) -> None:
     mailboxes = enabled_mailboxes(state.loaded().settings)
     runtime = state.runtime()
     if not once:
-        sys.exit(run_daemon(runtime, mailboxes))
+        sys.exit(run_daemon(runtime, mailboxes, reply_round=_reply_rounds(runtime)))
     result = run_once(runtime, mailboxes)
     stats = result.stats
     if as_json:

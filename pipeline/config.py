@@ -168,6 +168,7 @@ class RepliesSettings(_Section):
     default_mailbox: str | None = None
     max_attempts: int = Field(default=5, ge=1)
     recovery_after_seconds: float = Field(default=300.0, ge=0)
+    interval_seconds: float = Field(default=15.0, ge=1)  # how often `triage run` suggests and delivers
 
     @field_validator("own_addresses", "block_list", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -109,8 +109,9 @@ class Daemon:
     """The running daemon: scheduler, workers and IDLE watchers for a set of mailboxes."""
 
     def __init__(self, runtime: Runtime, mailboxes: Mapping[str, MailboxSettings], *,
-                 sink: InquirySink | None = None) -> None:
+                 sink: InquirySink | None = None, reply_round: Callable[[], object] | None = None) -> None:
         self.runtime = runtime
+        self.reply_round = reply_round
         self.mailboxes = dict(mailboxes)
         self.stop_event = threading.Event()
         slots = account_slots(self.mailboxes)
@@ -167,6 +168,11 @@ class Daemon:
             self.scheduler.add_job(worker.run_job, IntervalTrigger(seconds=worker.settings.poll_interval_seconds,
                                                                    timezone=timezone.utc),
                                    id=self.job_id(name), name=f"sync {name}", next_run_time=now)
+        if self.reply_round is not None:
+            self.scheduler.add_job(self._run_reply_round,
+                                   IntervalTrigger(seconds=self.runtime.settings.replies.interval_seconds,
+                                                   timezone=timezone.utc),
+                                   id="replies", name="suggest and deliver replies", next_run_time=now)
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.start()
         for watcher in self.watchers:
@@ -177,6 +183,14 @@ class Daemon:
             log.info("watching mailbox %s at %s: %s", name, box.host, ", ".join(
                 [f"{folder} (IDLE)" for folder in watched]
                 + [f"{folder} (every {box.poll_interval_seconds:g} s)" for folder in polled]))
+
+    def _run_reply_round(self) -> None:
+        if self.stop_event.is_set() or self.reply_round is None:
+            return
+        try:
+            self.reply_round()
+        except Exception as exc:  # one failed round is logged; the next one tries again
+            log.error("replies: round failed: %s: %s", type(exc).__name__, exc)
 
     def shutdown(self, timeout: float = SHUTDOWN_WAIT) -> None:
         """Stop: finish the batches in hand, end IDLE, log out. Safe to call twice."""
@@ -194,9 +208,13 @@ class Daemon:
         logging.getLogger("apscheduler.scheduler").removeFilter(self._filter)
 
 
-def run_daemon(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings]) -> int:
-    """Run until SIGTERM or SIGINT; return the exit status."""
-    daemon = Daemon(runtime, mailboxes)
+def run_daemon(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings],
+               reply_round: Callable[[], object] | None = None) -> int:
+    """Run until SIGTERM or SIGINT; return the exit status.
+
+    ``reply_round``, when given, runs on its own schedule (suggest, recover, acknowledge, deliver).
+    """
+    daemon = Daemon(runtime, mailboxes, reply_round=reply_round)
     signals_seen: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
