@@ -41,6 +41,18 @@ DEFAULT_CONFIG_PATH = Path("config/triage.toml")
 SECRET_KEYS = frozenset({"password", "token", "secret_key", "oauth2_token"})
 
 
+def read_secret(value: SecretStr | None, path: Path | None, key: str) -> str | None:
+    """A secret given in the environment, else read from its secret file, else None."""
+    if value is not None:
+        return value.get_secret_value()
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError([(key, f"cannot read secret file {path}: {exc.strerror}")]) from exc
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -124,16 +136,7 @@ class SmtpSettings(_Section):
 
     def resolve_password(self) -> str | None:
         """The password, read from the environment value or the secret file."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_file is not None:
-            try:
-                return self.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    [("smtp.password_file", f"cannot read secret file {self.password_file}: {exc.strerror}")]
-                ) from exc
-        return None
+        return read_secret(self.password, self.password_file, "smtp.password_file")
 
 
 class DeliverySettings(_Section):
@@ -238,16 +241,7 @@ class MailboxSettings(_Section):
 
     def resolve_password(self) -> str | None:
         """The password, read from the environment value or the secret file."""
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_file is not None:
-            try:
-                return self.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(
-                    [("password_file", f"cannot read secret file {self.password_file}: {exc.strerror}")]
-                ) from exc
-        return None
+        return read_secret(self.password, self.password_file, "password_file")
 
 
 def _is_loopback(host: str) -> bool:

@@ -14,19 +14,12 @@ import ssl
 from collections.abc import Sequence
 
 from pipeline.config import SmtpSettings
+from pipeline.tls import client_tls_context
 from pipeline.errors import ConfigError, DeliveryError, DeliveryUncertainError
 
 
 def _context(settings: SmtpSettings) -> ssl.SSLContext:
-    if not settings.verify_certificate:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    try:
-        return ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise DeliveryError(f"cannot load ca_file {settings.ca_file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return client_tls_context(settings.verify_certificate, settings.ca_file, DeliveryError)
 
 
 def _reply_text(reply: bytes | str) -> str:

@@ -26,6 +26,7 @@ from imapclient import exceptions as imap_exc
 from pipeline.config import MailboxSettings
 from pipeline.errors import ConfigError, ImapAuthError, ImapError, ImapFolderError, ImapMessageError
 from pipeline.sources.oauth2 import run_token_command
+from pipeline.tls import client_tls_context
 
 T = TypeVar("T")
 
@@ -49,15 +50,7 @@ class FolderStatus:
 
 def make_ssl_context(settings: MailboxSettings) -> ssl.SSLContext:
     """The TLS context for a mailbox: verifying (system CAs or ``ca_file``) unless verification is turned off."""
-    if not settings.verify_certificate:
-        context = ssl.create_default_context()
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    try:
-        return ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    except (OSError, ssl.SSLError) as exc:
-        raise ImapError(f"cannot load ca_file {settings.ca_file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    return client_tls_context(settings.verify_certificate, settings.ca_file, ImapError)
 
 
 def _server_text(exc: BaseException) -> str:
