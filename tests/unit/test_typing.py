@@ -1,4 +1,4 @@
-"""The typed public API of the pipeline passes mypy."""
+"""The typed public API of every package passes mypy."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKED = ["pipeline"]
+CHECKED = ["pipeline", "classifiers", "responders", "webapp"]
 
 
-def test_pipeline_passes_mypy() -> None:
+def test_packages_pass_mypy() -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", *CHECKED], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
