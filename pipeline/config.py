@@ -271,6 +271,8 @@ class WebSettings(_Section):
     counts_seconds: float = Field(default=15.0, ge=0, le=3600)
     cookie_secure: bool = False
     max_form_bytes: int = Field(default=1024 * 1024, ge=1024)
+    login_max_failures: int = Field(default=5, ge=1)  # failed log-ins per name or address before a pause
+    login_window_minutes: float = Field(default=15.0, gt=0)
 
 
 class Settings(_Section):

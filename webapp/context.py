@@ -18,6 +18,7 @@ from webapp.services.queues import CountCache
 from webapp.services.replies import Deliverer
 from webapp.secret import load_secret
 from webapp.sla import Sla, load_sla
+from webapp.throttle import LoginThrottle
 from webapp.vocabulary import Vocabulary
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ class WebContext:
     replies: ReplyContext | None = None
     deliverer: Deliverer | None = None
     counts: CountCache | None = None
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @property
     def web(self) -> WebSettings:
@@ -82,4 +84,6 @@ def build_context(settings: Settings, db: sessionmaker[Session], *, deliver: boo
         replies=replies,
         deliverer=Deliverer(db, replies) if replies is not None and deliver else None,
         counts=CountCache(settings.web.counts_seconds) if settings.web.counts_seconds else None,
+        throttle=LoginThrottle(max_failures=settings.web.login_max_failures,
+                               window_seconds=settings.web.login_window_minutes * 60),
     )

@@ -23,6 +23,12 @@ class NotAuthenticated(WebError):
     status = 401
 
 
+class TooManyAttempts(WebError):
+    """Too many failed log-ins for this name or from this address: wait, then try again."""
+
+    status = 429
+
+
 class Forbidden(WebError):
     """The user may not see or do this (a queue that is not theirs, an admin page, a forged form)."""
 

@@ -187,3 +187,15 @@ def test_api_log_in_and_csrf_header(runtime: Runtime, web: Server) -> None:
         assert client.delete("/api/session").status_code == 403
         assert client.delete("/api/session", headers={"x-csrf-token": token}).status_code == 204
         assert client.get("/api/me").status_code == 401
+
+
+def test_password_guessing_is_throttled(runtime: Runtime, browser: Browser, web: Server) -> None:
+    make_user(runtime, "sam", queues=["customer_service"])
+    for _ in range(5):
+        assert browser.login("sam", "guess").status_code == 401
+    blocked = browser.login("sam")  # even the right password waits now
+    assert blocked.status_code == 429 and "Too many failed log-ins" in blocked.text
+    assert int(blocked.headers["retry-after"]) > 0
+    with httpx.Client(base_url=web.url) as client:  # the same address through the API
+        api = client.post("/api/session", json={"username": "other", "password": "x"})
+        assert api.status_code == 429

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -11,6 +13,7 @@ from webapp.responses import local_path, redirect
 from webapp.security import login_token, new_nonce
 from webapp.services.sessions import close_session, open_session
 from webapp.services.users import authenticate
+from webapp.throttle import login_keys
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,10 +48,19 @@ def login(request: Request, username: str = Form("", max_length=200), password: 
           next: str = Form("/queues", max_length=2000)) -> Response:
     """Check the name and password; open a session and go on, or show the form again."""
     ctx = context(request)
+    keys = login_keys(username, request.client.host if request.client else None)
+    wait = ctx.throttle.retry_after(*keys)
+    if wait:
+        page = _login_page(request, error=f"Too many failed log-ins. Try again in {math.ceil(wait / 60)} minute(s).",
+                           username=username, status=429)
+        page.headers["Retry-After"] = str(math.ceil(wait))
+        return page
     actor = authenticate(ctx.db, username, password)
     if actor is None:
+        ctx.throttle.failed(*keys)
         return _login_page(request, error="Wrong user name or password, or the account is disabled.",
                            username=username, status=401)
+    ctx.throttle.succeeded(keys[0])
     login_ = open_session(ctx.db, actor, ctx.session_lifetime)
     response = RedirectResponse(local_path(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, login_.token, httponly=True, samesite="lax", secure=ctx.web.cookie_secure,
