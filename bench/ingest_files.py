@@ -16,33 +16,19 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import bare_parse_rate, drop_pg, pg_database  # noqa: E402
 from bench.corpus import write_mbox  # noqa: E402
 
 
-def bare_parse_rate(mbox: Path) -> tuple[float, int]:
-    """Messages/s of BytesParser(policy=default) alone, reading headers as a client would."""
+def mbox_messages(mbox: Path) -> list[bytes]:
+    """The raw messages of an mbox, as the ingest reads them."""
     from pipeline.sources.files import iter_mbox
 
-    raws = [item.raw for item in iter_mbox(mbox) if hasattr(item, "raw")]
-    parser = BytesParser(policy=policy.default)
-    start = time.perf_counter()
-    for raw in raws:
-        message = parser.parsebytes(raw)
-        for name in ("From", "Subject", "Message-ID"):
-            try:
-                message.get(name)
-            except Exception:  # some real headers raise when read; counted as parsed
-                pass
-    elapsed = time.perf_counter() - start
-    return len(raws) / elapsed, len(raws)
+    return [item.raw for item in iter_mbox(mbox) if hasattr(item, "raw")]
 
 
 def run_ingest(mbox: Path, url: str) -> dict[str, float]:
@@ -72,20 +58,8 @@ def run_ingest(mbox: Path, url: str) -> dict[str, float]:
     return result
 
 
-def pg_database(admin: str) -> tuple[str, str]:
-    import psycopg
-
-    name = "triage_bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
 
 
-def drop_pg(admin: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def main() -> None:
@@ -102,7 +76,10 @@ def main() -> None:
         size = write_mbox(mbox, args.count)
         write_mbox(small, args.small)
         print(f"mbox: {args.count} messages, {size / 1e6:.1f} MB")
-        bare_rate, parsed = bare_parse_rate(mbox)
+        raws = mbox_messages(mbox)
+        parsed = len(raws)
+        bare_rate = bare_parse_rate(raws)
+        del raws
         print(f"bare BytesParser(policy=default): {bare_rate:,.0f} msg/s over {parsed} messages")
         rows = []
         for label, target in (("sqlite", "sqlite"), ("postgresql", "pg")):

@@ -28,14 +28,12 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from email import policy
-from email.parser import BytesParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import bare_parse_rate, drop_pg, pg_database  # noqa: E402
 from bench.corpus import varied_messages  # noqa: E402
 from tests.support.dovecot import Dovecot, dovecot_server  # noqa: E402
 
@@ -54,18 +52,6 @@ def append_all(dovecot: Dovecot, user: str, raws: list[bytes]) -> list[bytes]:
     return accepted
 
 
-def bare_parse_rate(raws: list[bytes]) -> float:
-    """Messages/s of BytesParser(policy=default) alone, reading headers as a client would."""
-    parser = BytesParser(policy=policy.default)
-    start = time.perf_counter()
-    for raw in raws:
-        message = parser.parsebytes(raw)
-        for name in ("From", "Subject", "Message-ID"):
-            try:
-                message.get(name)
-            except Exception:  # some real headers raise when read; counted as parsed
-                pass
-    return len(raws) / (time.perf_counter() - start)
 
 
 _SYNC_SCRIPT = """
@@ -101,20 +87,8 @@ def cold_sync(dovecot: Dovecot, user: str, url: str, mode: str = "store") -> dic
     return result
 
 
-def pg_database(admin: str) -> tuple[str, str]:
-    import psycopg
-
-    name = "triage_bench_" + uuid.uuid4().hex[:8]
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name, admin.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + "/" + name
 
 
-def drop_pg(admin: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class StoreClock:
