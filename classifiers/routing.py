@@ -8,7 +8,6 @@ of the first rule that matches.
 from __future__ import annotations
 
 import string
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from classifiers.entities import ENTITY_KINDS
 from classifiers.signals import SIGNAL_NAMES
 from classifiers.taxonomy import Taxonomy
 from classifiers.tomlines import TomlLines
-from pipeline.config import validation_problems
+from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
 SECTION = "section"
@@ -131,10 +130,7 @@ def parse_rules(text: str, path: Path, taxonomy: Taxonomy) -> tuple[Rule, ...]:
         line = lines.line_of(loc, f'"{needle}"' if needle else None) if loc else None
         return f"{path}:{line}" if line else str(path)
 
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+    raw = parse_toml(text, path)
     try:
         parsed = _RulesFile.model_validate(raw)
     except ValidationError as exc:

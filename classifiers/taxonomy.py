@@ -8,7 +8,6 @@ line, as ``("path/to/taxonomy.toml:12", "message")``.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from classifiers.textnorm import phrase_pattern
 from classifiers.tomlines import TomlLines
-from pipeline.config import validation_problems
+from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
 BANDS = ("high", "medium", "low")
@@ -185,10 +184,7 @@ def _lexicons(raw: Mapping[str, Any]) -> tuple[SignalWords, list[tuple[str, str]
 def parse_taxonomy(text: str, path: Path) -> Taxonomy:
     """Validate the text of a taxonomy file; raise ``ConfigError`` listing each problem with its line."""
     lines = TomlLines(text)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+    raw = parse_toml(text, path)
     problems: list[tuple[str, str]] = []
     model: _TaxonomyModel | None = None
     try:

@@ -101,15 +101,14 @@ class TriageSettings(_Section):
     auto_train: bool = True
 
 
-class SmtpSettings(_Section):
-    """The SMTP server that sends approved replies and acknowledgements for one mailbox."""
+class _MailServer(_Section):
+    """What every mail server connection needs: address, TLS mode, certificate checks, a secret."""
 
     host: str
     port: int | None = Field(default=None, ge=1, le=65535)
-    tls: Literal["implicit", "starttls", "none"] = "starttls"
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
     verify_certificate: bool = True
     ca_file: Path | None = None
-    user: str | None = None
     password: SecretStr | None = None
     password_file: Path | None = None
     timeout_seconds: float = Field(default=30.0, ge=1)
@@ -120,12 +119,19 @@ class SmtpSettings(_Section):
         return value.lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _check(self) -> "SmtpSettings":
+    def _check_server(self) -> "_MailServer":
         if self.tls == "none" and not _is_loopback(self.host):
             raise ValueError("tls = 'none' (plain text) is allowed only on loopback hosts")
         if self.password is not None and self.password_file is not None:
             raise ValueError("give either password (environment) or password_file, not both")
         return self
+
+
+class SmtpSettings(_MailServer):
+    """The SMTP server that sends approved replies and acknowledgements for one mailbox."""
+
+    tls: Literal["implicit", "starttls", "none"] = "starttls"
+    user: str | None = None
 
     @property
     def effective_port(self) -> int:
@@ -181,17 +187,10 @@ class RepliesSettings(_Section):
         return value
 
 
-class MailboxSettings(_Section):
+class MailboxSettings(_MailServer):
     """One IMAP mailbox to watch."""
 
-    host: str
-    port: int | None = Field(default=None, ge=1, le=65535)
-    tls: Literal["implicit", "starttls", "none"] = "implicit"
-    verify_certificate: bool = True
-    ca_file: Path | None = None
     user: str
-    password: SecretStr | None = None
-    password_file: Path | None = None
     oauth2_token_command: str | None = None
     folders: tuple[str, ...] = ("INBOX",)
     after_ingest: Literal["leave", "seen", "move"] = "leave"
@@ -200,7 +199,6 @@ class MailboxSettings(_Section):
     poll_interval_seconds: float = Field(default=60.0, ge=1)
     idle: bool = True
     idle_timeout_seconds: float = Field(default=600.0, ge=5)
-    timeout_seconds: float = Field(default=30.0, ge=1)
     max_connections: int = Field(default=2, ge=1, le=20)
     batch_size: int = Field(default=100, ge=1, le=5000)
     enabled: bool = True
@@ -213,23 +211,14 @@ class MailboxSettings(_Section):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("tls", mode="before")
-    @classmethod
-    def _lower_tls(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
     @model_validator(mode="after")
     def _check(self) -> "MailboxSettings":
-        if self.tls == "none" and not _is_loopback(self.host):
-            raise ValueError("tls = 'none' (plain text) is allowed only on loopback hosts")
         if self.after_ingest == "move" and not self.move_to:
             raise ValueError("after_ingest = 'move' needs move_to (the folder to move to)")
         if self.after_ingest == "move" and self.move_to in self.folders:
             raise ValueError("move_to must not be one of the watched folders (messages would go round forever)")
         if not self.folders:
             raise ValueError("folders must name at least one folder")
-        if self.password is not None and self.password_file is not None:
-            raise ValueError("give either password (environment) or password_file, not both")
         return self
 
     @property
@@ -307,17 +296,24 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[st
     return None
 
 
+def parse_toml(text: str, where: str | Path) -> dict[str, Any]:
+    """TOML text as a dict; a syntax error is a ``ConfigError`` naming ``where``."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(str(where), f"not valid TOML: {exc}")]) from exc
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """Read a TOML file into a dict, turning every failure into a ``ConfigError``."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError([(str(path), "configuration file not found")]) from exc
-    except OSError as exc:
-        raise ConfigError([(str(path), f"cannot read configuration file: {exc.strerror}")]) from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError([(str(path), f"cannot read configuration file: {reason}")]) from exc
+    return parse_toml(text, path)
 
 
 def env_overrides(env: Mapping[str, str], sections: frozenset[str]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ is pure apart from reading the file; every problem is reported with its line.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from classifiers.entities import ENTITY_KINDS
 from classifiers.textnorm import fold, phrase_pattern
 from classifiers.tomlines import TomlLines
-from pipeline.config import validation_problems
+from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
 CATALOGUE_FILE = "catalogue.toml"
@@ -217,10 +216,7 @@ def _spec(model: _TemplateModel) -> TemplateSpec:
 def parse_catalogue(text: str, path: Path, topics: Collection[str] | None = None) -> Catalogue:
     """Validate the text of a catalogue file; raise ``ConfigError`` with every problem at its line."""
     lines = TomlLines(text)
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+    raw = parse_toml(text, path)
     try:
         model = _CatalogueModel.model_validate(raw)
     except ValidationError as exc:

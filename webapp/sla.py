@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from pipeline.config import parse_toml
 from pipeline.errors import ConfigError
 
 Problem = tuple[str, str]
@@ -54,10 +54,7 @@ def _hours(value: object, key: str, problems: list[Problem]) -> float | None:
 
 def parse_sla(text: str, where: str, queues: Collection[str] | None = None) -> Sla:
     """Validate the text of an SLA file; ``ConfigError`` lists each problem with its key."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([(where, f"not valid TOML: {exc}")]) from exc
+    raw = parse_toml(text, where)
     problems: list[Problem] = []
     for key in raw:
         if key not in ("default_hours", "warn_share", "queues"):
