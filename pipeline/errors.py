@@ -71,6 +71,15 @@ class StorageError(TriageError):
     """The database refused or failed an operation (locked, full, unreachable)."""
 
 
+class IllegalTransition(TriageError):
+    """An inquiry cannot move from its state to the one asked by that action; nothing was changed."""
+
+    def __init__(self, from_state: str, to_state: str, action: str, *, inquiry_id: int | None = None) -> None:
+        self.from_state, self.to_state, self.action, self.inquiry_id = from_state, to_state, action, inquiry_id
+        which = f"inquiry {inquiry_id}" if inquiry_id is not None else "the inquiry"
+        super().__init__(f"{which} is {from_state}: {action} cannot move it to {to_state}")
+
+
 class ClassifierError(TriageError):
     """A model is missing, corrupted or cannot classify."""
 
