@@ -138,9 +138,10 @@ def delivery(count: int) -> None:
     from pipeline.config import DatabaseSettings, DeliverySettings, MailboxSettings, Settings, SmtpSettings
     from pipeline.runtime import open_runtime
     from pipeline.store.db import unit_of_work
-    from responders import service
     from responders.context import ReplyContext
-    from responders.deliver import Connections, deliver_one
+    from responders.deliver import Connections
+    from webapp.services import suggestions as service
+    from webapp.services.suggestions import deliver_one
     from responders.mailboxes import MailboxTransports
     from tests.support.dovecot import dovecot_server
     from tests.support.mail import make_message

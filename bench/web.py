@@ -134,8 +134,9 @@ def fill(url: str, count: int) -> float:
 def add_users_and_suggestions(url: str, requests: int, rng: random.Random) -> list[int]:
     """An admin for the requests, and a suggested reply on each inquiry the approve action will be timed on."""
     from pipeline.store.db import unit_of_work
-    from responders import service as reply_service
     from responders.context import ReplyContext
+    from responders.suggest import NoReply
+    from webapp.services import suggestions as reply_service
     from webapp.services.users import add_user
 
     settings = Settings(database=DatabaseSettings(url=url))
@@ -152,7 +153,7 @@ def add_users_and_suggestions(url: str, requests: int, rng: random.Random) -> li
             for inquiry_id in targets:
                 session.execute(text("UPDATE inquiries SET state = 'triaged' WHERE id = :id"), {"id": inquiry_id})
                 made = reply_service.suggest_for_inquiry(session, inquiry_id, context, require_standard=False)
-                assert not isinstance(made, reply_service.NoReply), made
+                assert not isinstance(made, NoReply), made
     finally:
         runtime.close()
     return targets

@@ -113,9 +113,9 @@ def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
     # Issue 4 (responders): the "template" key names the template that answers the message, if one does.
     from dataclasses import replace
 
-    from responders.cli import template_finder
+    from responders.offline import template_finder
 
-    find_template = template_finder(settings)
+    find_template = template_finder(settings, parse_limits_for(settings.ingest))
     for item, message_id, decision in classify_items(readable(), model, config, parse_limits_for(settings.ingest)):
         decision = replace(decision, template=find_template(item.raw, decision))  # issue 4
         if as_json:

@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import date
+
+from pipeline.mail.entity import Entity
+
+__all__ = ["ENTITY_KINDS", "Entity", "extract_entities"]
 
 ENTITY_KINDS = ("registration", "patent", "application", "amount", "date", "reference")
 
 _SEP = r"[ \u00a0\u202f]"  # spaces inside numbers, including the no-break ones
-
-
-@dataclass(frozen=True)
-class Entity:
-    """One thing found in a text: its kind, normalised value, and where it is (``text[start:end]``)."""
-
-    kind: str
-    value: str
-    start: int
-    end: int
-    source: str = "body"
-
-    def as_json(self) -> dict[str, object]:
-        """The entity as a JSON-ready dict."""
-        return {"kind": self.kind, "value": self.value, "start": self.start, "end": self.end, "source": self.source}
 
 
 Normaliser = Callable[[re.Match[str]], str | None]

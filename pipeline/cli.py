@@ -6,17 +6,16 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import click
 from sqlalchemy import select
 
 from pipeline.checks import run_checks
-from pipeline.config import LoadedSettings, load_settings
+from pipeline.commands.state import CliState
 from pipeline.errors import ConfigError, SourceError, TriageError
 from pipeline.ingest import Ingestor, StoredOutcome, retry_quarantined
-from pipeline.runtime import Runtime, configure_logging, open_runtime
+from pipeline.runtime import Runtime
 from pipeline.sources.base import SourceItem, SourceProblem
 from pipeline.sources.files import check_paths, iter_paths
 from pipeline.store import repository as repo
@@ -24,32 +23,6 @@ from pipeline.store.db import current_revision, head_revision, upgrade_database
 from pipeline.store.models import Inquiry, Message, QuarantineRecord
 
 log = logging.getLogger("triage")
-
-
-@dataclass
-class CliState:
-    """What the top-level options chose; settings are loaded on first use."""
-
-    config_path: str | None
-    log_level: str | None
-    _loaded: LoadedSettings | None = None
-    _runtime: Runtime | None = None
-    cleanups: list[Any] = field(default_factory=list)
-
-    def loaded(self) -> LoadedSettings:
-        if self._loaded is None:
-            self._loaded = load_settings(self.config_path)
-            configure_logging(self._loaded.settings.logging, self.log_level)
-        return self._loaded
-
-    def runtime(self) -> Runtime:
-        if self._runtime is None:
-            self._runtime = open_runtime(self.loaded().settings)
-        return self._runtime
-
-    def close(self) -> None:
-        if self._runtime is not None:
-            self._runtime.close()
 
 
 class TriageGroup(click.Group):
@@ -267,7 +240,7 @@ def quarantine_retry(state: CliState, ids: tuple[int, ...], as_json: bool) -> No
 
 def _reply_rounds(runtime: Runtime) -> Callable[[], object]:
     """The daemon's reply job; its worker (templates, transports) is built on first use and rebuilt after a failure."""
-    from responders.worker import ReplyWorker
+    from pipeline.rounds.replies import ReplyWorker
 
     workers: list[ReplyWorker] = []
 
@@ -343,7 +316,7 @@ main.add_command(evaluate_command)
 main.add_command(train)
 main.add_command(retriage)
 
-from responders.cli import replies, suggest  # noqa: E402  (reply commands, issue 4)
+from pipeline.commands.replies import replies, suggest  # noqa: E402  (reply commands)
 
 main.add_command(suggest)
 main.add_command(replies)

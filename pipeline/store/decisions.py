@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pipeline.mail.entity import Entity
 from pipeline.store.models import DecisionRecord, Inquiry, Label, Message, utcnow
 
 STATE_TRIAGED = "triaged"
@@ -71,6 +73,53 @@ def save_decisions(
     session.add_all(records)
     session.flush()
     return records
+
+
+@dataclass(frozen=True)
+class StoredDecision:
+    """A stored triage decision: what was decided, how sure, and why (the one shape every reader gets)."""
+
+    id: int
+    language: str
+    language_confidence: float
+    language_band: str
+    topic: str
+    topic_confidence: float
+    topic_band: str
+    top_terms: tuple[str, ...]
+    topics: tuple[tuple[str, float], ...]
+    entities: tuple[Entity, ...]
+    signals: dict[str, Any]
+    standard: bool
+    queue: str
+    reason: str
+    rule_id: str
+    model_version: str
+    created_at: datetime
+
+
+def _entity(value: Mapping[str, Any]) -> Entity:
+    return Entity(str(value.get("kind", "")), str(value.get("value", "")), int(value.get("start", 0)),
+                  int(value.get("end", 0)), str(value.get("source", "body")))
+
+
+def decision_view(record: DecisionRecord) -> StoredDecision:
+    """The stored-decision shape of a decision row."""
+    return StoredDecision(
+        id=record.id, language=record.language, language_confidence=record.language_confidence,
+        language_band=record.language_band, topic=record.topic, topic_confidence=record.topic_confidence,
+        topic_band=record.topic_band, top_terms=tuple(record.top_terms or ()),
+        topics=tuple((str(t.get("topic", "")), float(t.get("probability", 0.0))) for t in record.topics or []),
+        entities=tuple(_entity(e) for e in record.entities or [] if isinstance(e, dict)),
+        signals=dict(record.signals or {}), standard=record.standard, queue=record.queue, reason=record.reason,
+        rule_id=record.rule_id, model_version=record.model_version, created_at=record.created_at,
+    )
+
+
+def stored_decision(session: Session, inquiry_id: int) -> StoredDecision | None:
+    """The inquiry's current decision, or None when it was not triaged yet."""
+    record = current_decision(session, inquiry_id)
+    return decision_view(record) if record is not None else None
 
 
 def current_decision(session: Session, inquiry_id: int) -> DecisionRecord | None:

@@ -15,7 +15,7 @@ import pytest
 from pipeline.config import load_settings
 from pipeline.runtime import open_runtime
 from pipeline.store.db import unit_of_work
-from responders import service
+from webapp.services import suggestions as service
 from responders.context import ReplyContext
 from tests.support.mail import make_message
 from tests.support.replies import store_triaged

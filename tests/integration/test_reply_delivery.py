@@ -19,11 +19,10 @@ from pipeline.config import DatabaseSettings, DeliverySettings, MailboxSettings,
 from pipeline.errors import DeliveryError, DeliveryUncertainError
 from pipeline.runtime import Runtime, open_runtime
 from pipeline.store.db import unit_of_work
-from responders import deliver as deliver_module
-from responders import service
-from responders.acknowledge import acknowledge_inquiries
+from pipeline.store import replies as reply_store
+from webapp.services import suggestions as service
 from responders.context import ReplyContext
-from responders.deliver import deliver_approved, recover_deliveries
+from pipeline.rounds.replies import acknowledge_inquiries, deliver_approved, recover_deliveries
 from responders.mailboxes import MailboxTransports
 from responders.smtp import SmtpSender
 from tests.support.dovecot import Dovecot
@@ -200,7 +199,7 @@ def test_a_crash_after_smtp_accepted_is_recovered_from_sent_not_resent(
         info = _approved(runtime, _french("<fr-2@x.example.fr>"), text=FRENCH)
         context = ReplyContext.load(runtime.settings)
         with monkeypatch.context() as patch:
-            patch.setattr(deliver_module, "_finish", lambda *args: (_ for _ in ()).throw(Crash()))
+            patch.setattr(reply_store, "finish_delivery", lambda *args: (_ for _ in ()).throw(Crash()))
             with pytest.raises(Crash):
                 deliver_approved(runtime.session_factory, context, MailboxTransports(runtime.settings))
         assert len(smtp.received) == 1

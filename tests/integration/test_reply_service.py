@@ -18,11 +18,11 @@ from pipeline.errors import DeliveryError, DeliveryUncertainError, ReplyError, S
 from pipeline.runtime import Runtime
 from pipeline.store.db import unit_of_work
 from pipeline.store.models import AuditEvent, Delivery, Inquiry, Suggestion
+from pipeline.store import replies as reply_store
 from responders import deliver as deliver_module
-from responders import service
-from responders.acknowledge import acknowledge_inquiries
+from webapp.services import suggestions as service
 from responders.context import ReplyContext
-from responders.deliver import deliver_approved, recover_deliveries
+from pipeline.rounds.replies import acknowledge_inquiries, deliver_approved, recover_deliveries
 from responders.suggest import NoReply
 from responders.transport import DRAFT, SENDING, MemoryTransports, message_id_of
 from tests.support.mail import make_message
@@ -244,7 +244,7 @@ def test_a_crash_after_delivery_before_recording_never_sends_twice(runtime: Runt
         raise Crash()
 
     with monkeypatch.context() as patch:
-        patch.setattr(deliver_module, "_finish", crash)
+        patch.setattr(reply_store, "finish_delivery", crash)
         with pytest.raises(Crash):
             deliver_approved(runtime.session_factory, context, transports, clock=_clock())
     assert _delivery(runtime, info.id).state == "pending"
@@ -291,7 +291,7 @@ def test_a_crash_before_the_network_step_is_finished_by_recovery(runtime: Runtim
     _approve(runtime, context, info.id)
     transports = MemoryTransports()
     with monkeypatch.context() as patch:
-        patch.setattr(deliver_module, "_hand_over", lambda *args: (_ for _ in ()).throw(Crash()))
+        patch.setattr(deliver_module, "hand_over", lambda *args: (_ for _ in ()).throw(Crash()))
         with pytest.raises(Crash):
             deliver_approved(runtime.session_factory, context, transports, clock=_clock())
     (outcome,) = recover_deliveries(runtime.session_factory, context, transports,
@@ -364,7 +364,7 @@ def test_acknowledgements_are_off_by_default(runtime: Runtime) -> None:
 
 
 def test_one_worker_round_acknowledges_and_delivers(runtime: Runtime) -> None:
-    from responders.worker import ReplyWorker
+    from pipeline.rounds.replies import ReplyWorker
 
     now = datetime.now(timezone.utc)
     context = ReplyContext.load(_settings("drafts"))

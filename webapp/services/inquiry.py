@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from classifiers.entities import Entity
+from pipeline.mail.entity import Entity
 from pipeline.store.db import unit_of_work
+from pipeline.store.decisions import StoredDecision, decision_view
 from pipeline.store.models import (
     AttachmentRecord,
     Case,
@@ -23,10 +24,9 @@ from pipeline.store.models import (
     User,
     utcnow,
 )
-from responders.service import SuggestionInfo
+from pipeline.store.replies import SuggestionInfo, current_suggestion, thread_replies
 from webapp.attachments import safe_content_type
 from webapp.highlight import entity_spans
-from webapp.services import replies
 from webapp.services.access import check_access
 from webapp.services.holds import HoldView, current_hold, take_hold
 from webapp.services.users import Actor
@@ -54,27 +54,8 @@ class CaseView:
     labelled_by: str | None
 
 
-@dataclass(frozen=True)
-class DecisionView:
-    """What triage decided, with how sure it was and why."""
-
-    id: int
-    language: str
-    language_confidence: float
-    language_band: str
-    topic: str
-    topic_confidence: float
-    topic_band: str
-    top_terms: tuple[str, ...]
-    topics: tuple[tuple[str, float], ...]
-    entities: tuple[dict[str, Any], ...]
-    signals: dict[str, Any]
-    standard: bool
-    queue: str
-    reason: str
-    rule_id: str
-    model_version: str
-    created_at: datetime
+# The inquiry page shows the stored decision as the store gives it.
+DecisionView = StoredDecision
 
 
 @dataclass(frozen=True)
@@ -177,16 +158,6 @@ def _case_view(case: Case) -> CaseView:
                     case.version, case.received_at, case.queue_set_by, case.labelled_by)
 
 
-def _decision_view(record: DecisionRecord) -> DecisionView:
-    ranked = tuple((str(t.get("topic", "")), float(t.get("probability", 0.0))) for t in record.topics or [])
-    return DecisionView(
-        record.id, record.language, record.language_confidence, record.language_band, record.topic,
-        record.topic_confidence, record.topic_band, tuple(record.top_terms or ()), ranked,
-        tuple(record.entities or ()), dict(record.signals or {}), record.standard, record.queue, record.reason,
-        record.rule_id, record.model_version, record.created_at,
-    )
-
-
 def header_block(session: Session, raw_sha256: str) -> str:
     """The raw message's header block as text (read from the database without loading the whole message)."""
     head = session.scalar(select(func.substr(RawBlob.data, 1, HEADER_BYTES)).where(RawBlob.sha256 == raw_sha256))
@@ -214,7 +185,11 @@ def _thread(session: Session, message: Message, inquiry_id: int) -> tuple[Thread
                    other_id == inquiry_id)
         for sent, created, name, address, subject, other_id, state in rows
     ]
-    items.extend(replies.thread_replies(session, message.thread_id))
+    items.extend(
+        ThreadItem("out", out.sent_at or out.approved_at, f"{out.approved_by or 'staff'} → {out.to}", out.subject,
+                   out.status, None)
+        for out in thread_replies(session, message.thread_id)
+    )
     return tuple(sorted(items, key=lambda item: item.at or _EPOCH))
 
 
@@ -265,10 +240,10 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
                                              safe_content_type(a.content_type), a.size, a.oversized)
                               for a in attachments),
             thread=_thread(session, message, inquiry_id),
-            decision=_decision_view(record) if record else None,
+            decision=decision_view(record) if record else None,
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
-            suggestion=replies.current_suggestion(session, inquiry_id), thread_id=message.thread_id,
+            suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
         )
 
 

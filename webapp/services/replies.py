@@ -1,6 +1,6 @@
 """Suggested replies in the review app: shown, suggested on request, edited, approved, discarded, undone.
 
-Every change goes through ``responders.service`` (its checks, statuses and audit
+Every change goes through ``webapp.services.suggestions`` (its checks, statuses and audit
 events) inside the case action of ``webapp.services.actions`` (case version,
 hold, history), in one transaction. Its errors are translated here: a stale
 suggestion is a ``Conflict``, a refused change is ``BadInput``. After approval
@@ -14,26 +14,22 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.errors import ConfigError, DeliveryError, ReplyError, StaleSuggestionError, StorageError
-from pipeline.store.models import Case, CaseAction, Inquiry, Message, Suggestion
-from responders import service as reply_service
+from pipeline.errors import ConfigError, DeliveryError, IllegalTransition, ReplyError, StaleSuggestionError, \
+    StorageError
+from pipeline.store.models import Case, CaseAction, Inquiry
+from pipeline.store.replies import SuggestionInfo
 from responders.context import ReplyContext
-from responders.service import SuggestionInfo
 from responders.suggest import NoReply
 from webapp.errors import BadInput, Conflict
+from webapp.services import suggestions as reply_service
 from webapp.services.actions import ActionResult, perform
 from webapp.services.users import Actor
 
-if TYPE_CHECKING:
-    from webapp.services.inquiry import ThreadItem
-
 log = logging.getLogger(__name__)
-_OUT = ("approved", "sent")
 
 
 def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | None:
@@ -41,26 +37,11 @@ def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | No
     return reply_service.current_suggestion(session, inquiry_id)
 
 
-def thread_replies(session: Session, thread_id: int) -> list["ThreadItem"]:
-    """The replies approved or sent in a conversation."""
-    from webapp.services.inquiry import ThreadItem
-
-    rows = session.execute(
-        select(Suggestion.status, Suggestion.sent_at, Suggestion.approved_at, Suggestion.approved_by,
-               Suggestion.subject, Suggestion.to_address, Suggestion.inquiry_id)
-        .join(Inquiry, Inquiry.id == Suggestion.inquiry_id).join(Message, Message.id == Inquiry.message_pk)
-        .where(Message.thread_id == thread_id, Suggestion.status.in_(_OUT), Suggestion.kind == "reply")
-        .order_by(Suggestion.id).limit(100)
-    ).all()
-    return [ThreadItem("out", sent or approved, f"{by or 'staff'} → {to}", subject, status, None)
-            for status, sent, approved, by, subject, to, _ in rows]
-
-
 @contextmanager
 def _translated() -> Iterator[None]:
     try:
         yield
-    except StaleSuggestionError as exc:
+    except (StaleSuggestionError, IllegalTransition) as exc:
         raise Conflict(str(exc)) from exc
     except ReplyError as exc:
         raise BadInput(str(exc)) from exc
@@ -203,8 +184,9 @@ class Deliverer:
         return self._pool.submit(self._deliver, suggestion_id, actor)
 
     def _deliver(self, suggestion_id: int, actor: str) -> None:
-        from responders.deliver import Connections, deliver_one
+        from responders.deliver import Connections
         from responders.mailboxes import MailboxTransports
+        from webapp.services.suggestions import deliver_one
 
         connections = Connections(MailboxTransports(self.replies.settings))
         try:

@@ -1,4 +1,4 @@
-"""The reply commands: ``suggest`` (files, no database) and ``replies deliver|recover`` (the database and servers).
+"""The reply commands: ``suggest`` (files, no database) and ``replies run|deliver|recover`` (the database and servers).
 
 They are registered on the ``triage`` group in ``pipeline/cli.py``. The output
 of ``suggest --json`` is a contract: one JSON object per message per line with
@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
     from classifiers.decision import Decision
-    from pipeline.cli import CliState
-    from pipeline.config import Settings
+    from pipeline.commands.state import CliState
     from pipeline.mail.model import ParsedMessage
-    from pipeline.mail.parse import ParseLimits
-    from responders.render import Library
     from responders.suggest import NoReply, Reply
 
 _BATCH = 200
@@ -47,38 +44,6 @@ def suggestion_json(file: str, parsed: ParsedMessage | None, decision: Decision 
         "body": reply.text if isinstance(reply, Reply) else "",
         "reason": None if isinstance(reply, Reply) else reply.reason,
     }
-
-
-def template_for_raw(raw: bytes, decision: Decision, library: Library, limits: ParseLimits) -> str | None:
-    """The id of the template that answers a message, if one does (for ``triage classify --json``)."""
-    from pipeline.errors import ParseError
-    from pipeline.mail.parse import parse_message
-    from responders.facts import facts_from_parsed
-    from responders.select import TemplateChoice, choose_template
-
-    try:
-        parsed = parse_message(raw, limits)
-    except ParseError:
-        return None
-    choice = choose_template(decision, facts_from_parsed(parsed), library.catalogue)
-    return choice.template_id if isinstance(choice, TemplateChoice) else None
-
-
-def template_finder(settings: Settings) -> Callable[[bytes, Decision], str | None]:
-    """For ``triage classify``: a function giving the id of the template that answers a message, if any.
-
-    When the templates cannot be loaded at all it always answers None (``check-config`` says why).
-    """
-    from pipeline.errors import ConfigError
-    from pipeline.runtime import parse_limits_for
-    from responders.context import ReplyContext
-
-    try:
-        library = ReplyContext.load(settings).library
-    except ConfigError:
-        return lambda raw, decision: None
-    limits = parse_limits_for(settings.ingest)
-    return lambda raw, decision: template_for_raw(raw, decision, library, limits)
 
 
 @click.command("suggest")
@@ -173,7 +138,7 @@ def _print_outcomes(outcomes: list[Any], as_json: bool, extra: dict[str, int] | 
 def replies_deliver(state: CliState, limit: int, as_json: bool) -> None:
     """Send (or put into Drafts) the approved replies waiting, each exactly once."""
     from responders.context import ReplyContext
-    from responders.deliver import deliver_approved
+    from pipeline.rounds.replies import deliver_approved
     from responders.mailboxes import MailboxTransports
 
     runtime = state.runtime()
@@ -188,7 +153,7 @@ def replies_deliver(state: CliState, limit: int, as_json: bool) -> None:
 def replies_recover(state: CliState, as_json: bool) -> None:
     """Finish deliveries left pending by a process that stopped (looks for the Message-ID first)."""
     from responders.context import ReplyContext
-    from responders.deliver import recover_deliveries
+    from pipeline.rounds.replies import recover_deliveries
     from responders.mailboxes import MailboxTransports
 
     runtime = state.runtime()
@@ -202,7 +167,7 @@ def replies_recover(state: CliState, as_json: bool) -> None:
 @click.pass_obj
 def replies_run(state: CliState, as_json: bool) -> None:
     """One round: suggest replies for triaged inquiries, finish stopped deliveries, acknowledge, deliver."""
-    from responders.worker import ReplyWorker
+    from pipeline.rounds.replies import ReplyWorker
 
     result = ReplyWorker.for_runtime(state.runtime()).run_once()
     acknowledged = sum(1 for outcome in result.acknowledged if outcome.outcome == "sent")

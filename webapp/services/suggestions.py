@@ -1,0 +1,236 @@
+"""Suggested replies of stored inquiries: suggest, edit, approve, discard, resolve, deliver one.
+
+The store's repository (``pipeline.store.replies``) joined to the pure reply
+code (``responders``). The review app and the reply rounds
+(``pipeline.rounds.replies``) both call these, so there is one of each.
+
+Each function but ``deliver_one`` works inside the caller's session and
+transaction: the change and its audit event are committed together by the
+caller (``unit_of_work``). Errors are the project's: ``ReplyError`` (not
+possible as asked, with why), ``StaleSuggestionError`` (someone changed it
+first: reload), ``IllegalTransition`` (the inquiry cannot move that way, e.g.
+its case was closed: nothing written), ``TemplateError``.
+
+``deliver_one`` takes a session factory: it commits the intent before the
+network call and the outcome after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from pipeline.errors import IllegalTransition, ReplyError, StorageError
+from pipeline.store import replies as store
+from pipeline.store.db import unit_of_work
+from pipeline.store.decisions import stored_decision
+from pipeline.store.models import utcnow
+from pipeline.store.replies import NewSuggestion, SuggestionInfo
+from pipeline.store.views import StoredInquiry, stored_inquiry
+from responders import deliver
+from responders.compose import new_message_id
+from responders.context import ReplyContext
+from responders.deliver import DeliveryOutcome, Job
+from responders.edits import checked_edit
+from responders.facts import InquiryFacts, facts_from_stored
+from responders.policy import cap_reached, refusal
+from responders.suggest import NoReply, Reply, suggest_reply
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SuggestionInfo", "approve", "current_suggestion", "deliver_one", "discard", "edit_suggestion", "inquiry_facts",
+    "new_suggestion", "resolve_uncertain", "suggest_for_inquiry", "suggestion_info",
+]
+
+
+def inquiry_facts(inquiry: StoredInquiry) -> InquiryFacts:
+    """The facts a reply needs about a stored inquiry."""
+    return facts_from_stored(
+        inquiry_id=inquiry.id, new_text=inquiry.new_text, message_id=inquiry.message_id,
+        references=inquiry.references, subject=inquiry.subject, sender_name=inquiry.sender_name,
+        sender_address=inquiry.sender_address, reply_to=inquiry.reply_to, recipients=inquiry.recipients,
+        sent_at=inquiry.sent_at, is_auto_reply=inquiry.is_auto_reply, is_bounce=inquiry.is_bounce,
+        is_mailing_list=inquiry.is_mailing_list, automation_reason=inquiry.automation_reason,
+        mailbox=inquiry.mailbox,
+    )
+
+
+def new_suggestion(reply: Reply, mailbox: str | None) -> NewSuggestion:
+    """What the store keeps of a rendered reply that leaves from ``mailbox``."""
+    return NewSuggestion(
+        template_id=reply.template_id, template_version=reply.template_version,
+        template_digest=reply.template_digest, language=reply.language, variables=reply.variables,
+        subject=reply.subject, text=reply.text, html=reply.html, to_address=reply.to_address,
+        to_name=reply.to_name, in_reply_to=reply.in_reply_to, references=reply.references, mailbox=mailbox,
+    )
+
+
+def suggestion_info(session: Session, suggestion_id: int) -> SuggestionInfo:
+    """A suggestion by id; ``ReplyError`` when there is none."""
+    return store.suggestion_info(session, suggestion_id)
+
+
+def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | None:
+    """The inquiry's newest suggested reply, whatever its status, if it has one."""
+    return store.current_suggestion(session, inquiry_id)
+
+
+def suggest_for_inquiry(
+    session: Session, inquiry_id: int, context: ReplyContext, *, actor: str = "system",
+    require_standard: bool = True,
+) -> SuggestionInfo | NoReply:
+    """Suggest a reply for a triaged inquiry and store it (status ``suggested``), or say why there is none.
+
+    An inquiry that already has an open suggestion gets that one back.
+    ``require_standard=False`` suggests one for a routed inquiry too (staff asked).
+    """
+    inquiry = stored_inquiry(session, inquiry_id, lock=True)
+    existing = store.open_suggestion(session, inquiry_id)
+    if existing is not None:
+        return existing
+    decision = stored_decision(session, inquiry_id)
+    if decision is None:
+        return NoReply("the inquiry has not been triaged yet")
+    facts = inquiry_facts(inquiry)
+    reply = suggest_reply(decision, facts, context.library, context.policy, require_standard=require_standard)
+    if isinstance(reply, NoReply):
+        return reply
+    return store.add_reply(session, inquiry_id, new_suggestion(reply, facts.mailbox), actor,
+                           details={"variant": reply.variant, "why": reply.why, "language": reply.language})
+
+
+def edit_suggestion(
+    session: Session, suggestion_id: int, subject: str, body: str, actor: str, expected_version: int,
+    context: ReplyContext,
+) -> SuggestionInfo:
+    """Replace the subject and text of a suggestion (status ``edited``), if nobody changed it meanwhile."""
+    current = store.check_editable(session, suggestion_id, expected_version, "edit")
+    if current.kind != store.REPLY:
+        raise ReplyError("an automatic acknowledgement cannot be edited")
+    tagged, text = checked_edit(subject, body, current.inquiry_id)
+    html = context.library.html_of(text, current.language, tagged)
+    return store.save_edit(session, suggestion_id, tagged, text, html, actor, expected_version=expected_version)
+
+
+def approve(
+    session: Session, suggestion_id: int, actor: str, context: ReplyContext, *,
+    expected_version: int | None = None, now: datetime | None = None,
+) -> SuggestionInfo:
+    """Approve a suggestion for delivery: it gets its Message-ID (the idempotency key) and its mailbox."""
+    current = store.check_editable(session, suggestion_id, expected_version, "approve")
+    facts = inquiry_facts(stored_inquiry(session, current.inquiry_id))
+    refused = refusal(facts, context.policy)
+    if refused is not None:
+        raise ReplyError(f"cannot approve: {refused}")
+    name, mailbox = context.mailbox_for(current.mailbox or facts.mailbox)
+    message_id = new_message_id(f"triage.{current.id}", mailbox.delivery.from_address or mailbox.user)
+    return store.approve(session, suggestion_id, actor, message_id=message_id, mailbox=name,
+                         mode=mailbox.delivery.mode, expected_version=expected_version, now=now)
+
+
+def discard(
+    session: Session, suggestion_id: int, actor: str, *, expected_version: int | None = None,
+    close_inquiry: bool = False,
+) -> SuggestionInfo:
+    """Discard a suggestion that has not started to leave; the inquiry goes back to its queue (or is closed)."""
+    return store.discard(session, suggestion_id, actor, expected_version=expected_version,
+                         close_inquiry=close_inquiry)
+
+
+def resolve_uncertain(session: Session, suggestion_id: int, actor: str, *, was_sent: bool) -> SuggestionInfo:
+    """A person's answer about a delivery that may have left: it did (``sent``), or it did not (try again)."""
+    return store.resolve_uncertain(session, suggestion_id, actor, was_sent=was_sent)
+
+
+# --- delivering one approved suggestion ---------------------------------------------------------
+
+
+def _problem(session: Session, suggestion: SuggestionInfo, context: ReplyContext, now: datetime) -> str | None:
+    """Why this suggestion must not leave now (policy, mailbox, cap on automatic mail), or None."""
+    problem = refusal(inquiry_facts(stored_inquiry(session, suggestion.inquiry_id)), context.policy)
+    if problem is not None:
+        return problem
+    try:
+        context.mailbox_for(suggestion.mailbox)
+    except ReplyError as exc:
+        return str(exc)
+    recipient = suggestion.to.strip().lower()
+    if suggestion.kind == store.ACKNOWLEDGEMENT and cap_reached(
+            store.automatic_sent_since(session, recipient, now - context.policy.auto_window), context.policy):
+        return (f"the cap on automatic mail to {recipient} is reached ({context.policy.auto_cap} in "
+                f"{context.settings.replies.auto_cap_hours:g} h)")
+    return None
+
+
+def _refuse(session: Session, suggestion: SuggestionInfo, problem: str, actor: str, now: datetime) \
+        -> DeliveryOutcome:
+    store.refuse_delivery(session, suggestion.id, problem, actor, now)
+    return DeliveryOutcome(suggestion.id, deliver.REFUSED, suggestion.message_id, problem)
+
+
+def _begin(session: Session, suggestion_id: int, context: ReplyContext, now: datetime, actor: str) \
+        -> Job | DeliveryOutcome:
+    """Step 1: check, compose and record the intent; or say why nothing is to be done."""
+    suggestion = store.suggestion_info(session, suggestion_id, lock=True)
+    if suggestion.status != store.APPROVED:
+        return DeliveryOutcome(suggestion_id, deliver.SKIPPED, suggestion.message_id, f"it is {suggestion.status}")
+    delivery = store.delivery_info(session, suggestion_id)
+    if delivery is not None and delivery.state not in (store.FAILED, store.RETRY):
+        return DeliveryOutcome(suggestion_id, deliver.SKIPPED, delivery.message_id,
+                               f"its delivery is {delivery.state}")
+    if delivery is not None and delivery.state == store.FAILED and \
+            delivery.attempts >= context.settings.replies.max_attempts:
+        return DeliveryOutcome(suggestion_id, deliver.SKIPPED, delivery.message_id,
+                               f"gave up after {delivery.attempts} attempts: {delivery.last_error}")
+    try:
+        store.check_deliverable(session, suggestion_id)
+    except IllegalTransition as exc:
+        return DeliveryOutcome(suggestion_id, deliver.SKIPPED, suggestion.message_id, str(exc))
+    problem = _problem(session, suggestion, context, now)
+    if problem is not None:
+        return _refuse(session, suggestion, problem, actor, now)
+    name, mailbox = context.mailbox_for(suggestion.mailbox)
+    raw: bytes | None = None
+    if delivery is None or delivery.message_id != suggestion.message_id:
+        # New, or approved again after a refusal or an edit: a new message (a failed one never left).
+        try:
+            raw = deliver.outgoing(suggestion, mailbox, context, now)
+        except ReplyError as exc:
+            return _refuse(session, suggestion, str(exc), actor, now)
+    mode, folder = deliver.delivery_mode(suggestion, mailbox)
+    started = store.start_delivery(session, suggestion_id, mode=mode, mailbox=name, folder=folder, raw=raw,
+                                   actor=actor, now=now)
+    return deliver.job_for(started, mailbox)
+
+
+def record_outcome(factory: sessionmaker[Session], job: Job, outcome: str, detail: str, actor: str,
+                   now: datetime) -> None:
+    """Step 3: record what the network step did, with its audit event, in one transaction."""
+    try:
+        with unit_of_work(factory) as session:
+            store.finish_delivery(session, job.suggestion_id, outcome, detail, actor, now)
+    except StorageError:
+        # The delivery stays pending; recovery finds the message by its Message-ID and records it then.
+        log.exception("could not record the %s delivery of %s; recovery will", outcome, job.message_id)
+        raise
+
+
+def deliver_one(
+    factory: sessionmaker[Session], context: ReplyContext, connections: deliver.Connections, suggestion_id: int, *,
+    actor: str = "system", clock: Callable[[], datetime] = utcnow,
+) -> DeliveryOutcome:
+    """Deliver one approved suggestion (intent, network, outcome); a no-op for one not to be delivered now."""
+    with unit_of_work(factory) as session:
+        began = _begin(session, suggestion_id, context, clock(), actor)
+    if isinstance(began, DeliveryOutcome):
+        return began
+    started = time.perf_counter()
+    outcome, detail = deliver.network_step(connections, began, clock(), deliver.hand_over)
+    seconds = time.perf_counter() - started
+    record_outcome(factory, began, outcome, detail, actor, clock())
+    return DeliveryOutcome(suggestion_id, outcome, began.message_id, detail, seconds)
