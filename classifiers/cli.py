@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from classifiers.config import TriageConfig
     from classifiers.decision import Decision
     from classifiers.model import TriageModel
-    from pipeline.cli import CliState
+    from pipeline.commands.state import CliState
     from pipeline.errors import ParseError
     from pipeline.mail.parse import ParseLimits
     from pipeline.sources.base import SourceItem

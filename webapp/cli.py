@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from pipeline.cli import CliState
+    from pipeline.commands.state import CliState
     from webapp.vocabulary import Vocabulary
 
 
