@@ -1,2 +1,3 @@
-"""Suggested replies: templates (catalogue, sandboxed rendering), choice and composition (pure),
-the service layer the review app calls, and delivery to Drafts or by SMTP, exactly once."""
+"""Suggested replies: templates (catalogue, sandboxed rendering), choice and composition (pure), and the
+network step of delivery to Drafts or by SMTP, exactly once. No database: the store's side is
+``pipeline.store.replies``, the rounds that join both are ``pipeline.rounds.replies``."""

@@ -186,11 +186,10 @@ class Deliverer:
     def _deliver(self, suggestion_id: int, actor: str) -> None:
         from responders.deliver import Connections
         from responders.mailboxes import MailboxTransports
-        from webapp.services.suggestions import deliver_one
 
         connections = Connections(MailboxTransports(self.replies.settings))
         try:
-            outcome = deliver_one(self.db, self.replies, connections, suggestion_id, actor=actor)
+            outcome = reply_service.deliver_one(self.db, self.replies, connections, suggestion_id, actor=actor)
             log.info("reply %s: %s %s", suggestion_id, outcome.outcome, outcome.detail)
         except (DeliveryError, StorageError, ReplyError, ConfigError) as exc:
             log.error("reply %s could not be delivered now (%s); `triage replies deliver` tries again",
