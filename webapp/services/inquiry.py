@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.mail.entity import Entity
 from pipeline.store.db import unit_of_work
-from pipeline.store.decisions import StoredDecision, decision_view
+from pipeline.store.decisions import StoredDecision, stored_decision
 from pipeline.store.models import (
     AttachmentRecord,
     Case,
     CaseAction,
-    DecisionRecord,
     Inquiry,
     Label,
     Message,
@@ -216,8 +215,7 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
         inquiry, case = check_access(session, actor, inquiry_id)
         message = session.get(Message, inquiry.message_pk)
         assert message is not None
-        record = session.scalar(select(DecisionRecord).where(DecisionRecord.inquiry_id == inquiry_id,
-                                                            DecisionRecord.is_current == True))  # noqa: E712
+        decision = stored_decision(session, inquiry_id)
         attachments = session.scalars(select(AttachmentRecord).where(AttachmentRecord.message_pk == message.id)
                                       .order_by(AttachmentRecord.position)).all()
         labels = session.scalars(select(Label).where(Label.inquiry_id == inquiry_id).order_by(Label.id)).all()
@@ -240,7 +238,7 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
                                              safe_content_type(a.content_type), a.size, a.oversized)
                               for a in attachments),
             thread=_thread(session, message, inquiry_id),
-            decision=decision_view(record) if record else None,
+            decision=decision,
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
             suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
