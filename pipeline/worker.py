@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from classifiers.service import LazyTriageSink
 from pipeline.backoff import Backoff
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapAuthError, ImapError, TriageError
@@ -94,8 +93,8 @@ class MailboxWorker:
     """Syncs one configured mailbox, keeping one connection open between runs."""
 
     def __init__(self, name: str, settings: MailboxSettings, runtime: Runtime, slots: AccountSlots, *,
-                 stop: threading.Event | None = None, keep_connection: bool = True,
-                 sink: InquirySink | None = None, guard: SharedExclusiveLock | None = None) -> None:
+                 sink: InquirySink, stop: threading.Event | None = None, keep_connection: bool = True,
+                 guard: SharedExclusiveLock | None = None) -> None:
         self.name = name
         self.keep_connection = keep_connection
         self.guard = guard  # held shared while syncing (see Daemon)
@@ -104,7 +103,7 @@ class MailboxWorker:
         self.slots = slots
         self.stop = stop or threading.Event()
         self.ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.batch_size,
-                                 sink=sink if sink is not None else LazyTriageSink(runtime))
+                                 sink=sink)
         self.failures = FetchFailures()
         self.backoff = Backoff(initial=1.0, maximum=300.0)
         self.auth_backoff = Backoff(initial=30.0, maximum=1800.0)

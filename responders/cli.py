@@ -17,7 +17,7 @@ import click
 
 if TYPE_CHECKING:
     from classifiers.decision import Decision
-    from pipeline.cli import CliState
+    from pipeline.commands.state import CliState
     from pipeline.config import Settings
     from pipeline.mail.model import ParsedMessage
     from pipeline.mail.parse import ParseLimits

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from classifiers.service import LazyTriageSink, TriageService
+from pipeline.rounds.triage import LazyTriageSink, TriageService
 from pipeline.config import DatabaseSettings, Settings, TriageSettings
 from pipeline.ingest import Ingestor
 from pipeline.runtime import Runtime

@@ -1,6 +1,6 @@
 """The review app's commands: ``triage serve`` and ``triage user add/list/passwd/assign/role/disable/enable``.
 
-Registered on the ``triage`` group at the bottom of ``pipeline/cli.py``.
+Loaded by ``pipeline.cli`` when one of them runs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from pipeline.cli import CliState
+    from pipeline.commands.state import CliState
     from webapp.vocabulary import Vocabulary
 
 
