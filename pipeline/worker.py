@@ -23,6 +23,7 @@ from pipeline.handoff import InquirySink
 from pipeline.ingest import IngestStats, Ingestor
 from pipeline.runtime import Runtime
 from pipeline.rwlock import SharedExclusiveLock
+from pipeline.sources.base import ConnectionFactory, MailFolderConnection
 from pipeline.sources.imap import ImapConnection
 from pipeline.store import sync_state
 from pipeline.sync import FetchFailures, MailboxSync
@@ -94,8 +95,9 @@ class MailboxWorker:
 
     def __init__(self, name: str, settings: MailboxSettings, runtime: Runtime, slots: AccountSlots, *,
                  sink: InquirySink, stop: threading.Event | None = None, keep_connection: bool = True,
-                 guard: SharedExclusiveLock | None = None) -> None:
+                 guard: SharedExclusiveLock | None = None, connect: ConnectionFactory = ImapConnection.open) -> None:
         self.name = name
+        self.connect = connect  # how connections are opened (an in-memory twin in unit tests)
         self.keep_connection = keep_connection
         self.guard = guard  # held shared while syncing (see Daemon)
         self.settings = settings
@@ -109,7 +111,7 @@ class MailboxWorker:
         self.auth_backoff = Backoff(initial=30.0, maximum=1800.0)
         self.schedule_in: Callable[[float], None] | None = None  # set by the daemon: run the job after N seconds
         self._mailbox_id: int | None = None
-        self._connection: ImapConnection | None = None
+        self._connection: MailFolderConnection | None = None
         self._run_lock = threading.Lock()
         self._flags = threading.Lock()
         self._running = False
@@ -160,7 +162,7 @@ class MailboxWorker:
         except TriageError as exc:
             log.error("mailbox %s: cannot record its state: %s", self.name, exc)
 
-    def _connect(self) -> ImapConnection:
+    def _connect(self) -> MailFolderConnection:
         connection = self._connection
         if connection is not None and not connection.broken:
             if time.monotonic() - connection.last_used < REUSE_CHECK_AFTER:
@@ -175,7 +177,7 @@ class MailboxWorker:
             raise ImapError(f"all {self.slots.limit} connections allowed to this account stay busy",
                             mailbox=self.name)
         try:
-            connection = ImapConnection.open(self.name, self.settings)
+            connection = self.connect(self.name, self.settings)
         except BaseException:
             self.slots.release()
             raise
