@@ -7,6 +7,7 @@ import typing
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from pipeline.config import MailboxSettings
 from pipeline.sources import base, imap, memory_imap
@@ -60,7 +61,7 @@ def test_the_attributes_exist_on_open_connections() -> None:
     # ImapConnection sets its attributes in __init__; check them on an instance made without a server.
     real = ImapConnection(client=None, mailbox="desk", settings=None)  # type: ignore[arg-type]
     server = MemoryImapServer(user="u", password="p")
-    twin = server.connect("desk", MailboxSettings(host="imap.example.org", user="u", password="p"))
+    twin = server.connect("desk", MailboxSettings(host="imap.example.org", user="u", password=SecretStr("p")))
     try:
         for connection in (real, twin):
             assert isinstance(connection, MailFolderConnection)
