@@ -182,7 +182,8 @@ class MailboxSync:
         except StorageError as storage:
             log.error("mailbox %s, folder %s: cannot record the folder's error: %s", self.name, folder, storage)
 
-    def sync_folder(self, connection: MailFolderConnection, folder: str, report: SyncReport | None = None) -> IngestStats:
+    def sync_folder(self, connection: MailFolderConnection, folder: str,
+                    report: SyncReport | None = None) -> IngestStats:
         """Fetch and store every message of one folder not handled yet; the counts are added to the report."""
         report = report if report is not None else SyncReport()
         stats = IngestStats()
@@ -193,7 +194,8 @@ class MailboxSync:
             self._log_stats(folder, stats)
         return stats
 
-    def _sync_folder(self, connection: MailFolderConnection, folder: str, report: SyncReport, stats: IngestStats) -> None:
+    def _sync_folder(self, connection: MailFolderConnection, folder: str, report: SyncReport,
+                     stats: IngestStats) -> None:
         settings = self.settings
         status = connection.select(folder, readonly=settings.after_ingest == "leave")
         progress = sync_state.load_progress(self.session_factory, self.mailbox_id, folder)
