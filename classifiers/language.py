@@ -199,12 +199,6 @@ def langdetect_probabilities(text: str, prior: Mapping[str, float] | None = None
         return {}
 
 
-def langdetect_alone(text: str) -> str:
-    """Plain langdetect with a fixed seed on a text, as the reference the benchmark compares with."""
-    found = langdetect_probabilities(text)
-    return max(found, key=lambda code: found[code]) if found else UND
-
-
 def _foreign(share: float, words: int) -> bool:
     """True when too many words are unknown in the language the n-gram model picked: another language, likely."""
     if words < 2:

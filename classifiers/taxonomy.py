@@ -20,7 +20,6 @@ from classifiers.tomlines import TomlLines
 from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
-BANDS = ("high", "medium", "low")
 LEXICON_SIGNALS = ("complaint", "escalation", "urgent")
 _ID = r"^[a-z][a-z0-9_]*$"
 _LANGUAGE = r"^[a-z]{2,3}(-[a-z]{2,4})?$"

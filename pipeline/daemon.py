@@ -1,5 +1,8 @@
 """``triage run``: APScheduler runs one sync job per mailbox, IDLE watchers wake them, signals stop them.
 
+Part of the composition root: the daemon plugs triage (``pipeline.rounds``) into
+the sync as its ``InquirySink`` and runs the reply round on its own schedule.
+
 Each mailbox's job runs at start and then every ``poll_interval_seconds`` (the
 safety net); never two runs of one job at once. Folders get an IDLE watcher
 while the account's connection limit leaves room for one beside the sync
@@ -28,7 +31,6 @@ from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from classifiers.service import LazyTriageSink, shared_triage
 from pipeline.background_sink import BackgroundSink
 from pipeline.config import MailboxSettings, Settings
 from pipeline.errors import ConfigError, TriageError
@@ -36,6 +38,7 @@ from pipeline.handoff import InquirySink
 from pipeline.idle import IdleWatcher
 from pipeline.ingest import IngestStats
 from pipeline.runtime import Runtime
+from pipeline.rounds.triage import LazyTriageSink, shared_triage
 from pipeline.rwlock import SharedExclusiveLock
 from pipeline.worker import MailboxWorker, account_slots, accounts
 
@@ -82,6 +85,7 @@ def run_once(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings], *,
     New inquiries go to ``sink`` (by default triage, in the same thread, before the next batch).
     """
     slots = account_slots(mailboxes)
+    sink = sink if sink is not None else LazyTriageSink(runtime)
     workers = [MailboxWorker(name, box, runtime, slots[name], keep_connection=False, sink=sink)
                for name, box in mailboxes.items()]
     result = OnceResult()

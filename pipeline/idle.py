@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pipeline.backoff import Backoff
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapAuthError, ImapError
+from pipeline.sources.base import ConnectionFactory, MailFolderConnection
 from pipeline.sources.imap import ImapConnection
 from pipeline.worker import AccountSlots
 
@@ -30,8 +31,10 @@ class IdleWatcher:
     """Keeps one folder in IDLE and calls ``on_new_mail`` whenever the server announces a message."""
 
     def __init__(self, name: str, settings: MailboxSettings, folder: str, slots: AccountSlots,
-                 on_new_mail: Callable[[], None], stop: threading.Event) -> None:
+                 on_new_mail: Callable[[], None], stop: threading.Event, *,
+                 connect: ConnectionFactory = ImapConnection.open) -> None:
         self.name = name
+        self.connect = connect
         self.settings = settings
         self.folder = folder
         self.slots = slots
@@ -78,9 +81,9 @@ class IdleWatcher:
         while not self.slots.acquire(timeout=CHECK_EVERY):
             if self.stop.is_set():
                 return None
-        connection: ImapConnection | None = None
+        connection: MailFolderConnection | None = None
         try:
-            connection = ImapConnection.open(self.name, self.settings)
+            connection = self.connect(self.name, self.settings)
             connection.select(self.folder, readonly=True)
             if not connection.has_capability("IDLE"):
                 log.info("mailbox %s: the server does not offer IDLE; folder %s is polled every %g s",
@@ -96,7 +99,7 @@ class IdleWatcher:
                 connection.close()
             self.slots.release()
 
-    def _idle(self, connection: ImapConnection) -> None:
+    def _idle(self, connection: MailFolderConnection) -> None:
         renew_after = min(self.settings.idle_timeout_seconds, RFC_IDLE_LIMIT)
         while not self.stop.is_set():
             connection.idle_start(self.folder)

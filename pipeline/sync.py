@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapError, ImapFolderError, ImapMessageError, StorageError, TriageError
 from pipeline.ingest import IngestStats, Ingestor, StoredOutcome
-from pipeline.sources.base import Origin, SourceItem
-from pipeline.sources.imap import ImapConnection, imap_source
+from pipeline.sources.base import MailFolderConnection, Origin, SourceItem
+from pipeline.sources.imap import imap_source
 from pipeline.store import sync_state
 from pipeline.store.models import utcnow
 
@@ -110,7 +110,7 @@ class _Pending:
 class _FolderRun:
     """One sync of one folder: where it is, and the batches in flight."""
 
-    connection: ImapConnection
+    connection: MailFolderConnection
     folder: str
     uidvalidity: int
     can_move: bool
@@ -154,7 +154,7 @@ class MailboxSync:
         self.failures = failures or FetchFailures()
         self.stop = stop or threading.Event()
 
-    def run(self, connection: ImapConnection) -> SyncReport:
+    def run(self, connection: MailFolderConnection) -> SyncReport:
         """Sync each folder in turn; a folder's error does not stop the others, a broken connection stops all.
 
         Nothing raises: errors are in the report (``folder_errors``, ``fatal``) with the counts so far.
@@ -182,7 +182,8 @@ class MailboxSync:
         except StorageError as storage:
             log.error("mailbox %s, folder %s: cannot record the folder's error: %s", self.name, folder, storage)
 
-    def sync_folder(self, connection: ImapConnection, folder: str, report: SyncReport | None = None) -> IngestStats:
+    def sync_folder(self, connection: MailFolderConnection, folder: str,
+                    report: SyncReport | None = None) -> IngestStats:
         """Fetch and store every message of one folder not handled yet; the counts are added to the report."""
         report = report if report is not None else SyncReport()
         stats = IngestStats()
@@ -193,7 +194,8 @@ class MailboxSync:
             self._log_stats(folder, stats)
         return stats
 
-    def _sync_folder(self, connection: ImapConnection, folder: str, report: SyncReport, stats: IngestStats) -> None:
+    def _sync_folder(self, connection: MailFolderConnection, folder: str, report: SyncReport,
+                     stats: IngestStats) -> None:
         settings = self.settings
         status = connection.select(folder, readonly=settings.after_ingest == "leave")
         progress = sync_state.load_progress(self.session_factory, self.mailbox_id, folder)
@@ -267,7 +269,7 @@ class MailboxSync:
         return Origin(kind="imap", source=imap_source(self.name, folder, uidvalidity, uid), mailbox=self.name,
                       folder=folder, uidvalidity=uidvalidity, uid=uid, fetched_at=fetched_at)
 
-    def _fetch(self, connection: ImapConnection, folder: str, uidvalidity: int,
+    def _fetch(self, connection: MailFolderConnection, folder: str, uidvalidity: int,
                uids: list[int]) -> tuple[dict[int, bytes | None], dict[int, str]]:
         unfetchable: dict[int, str] = {}
         if len(uids) == 1:
@@ -350,7 +352,7 @@ class MailboxSync:
                 first = first or exc
         return first
 
-    def _after_ingest(self, connection: ImapConnection, folder: str, uids: list[int], report: SyncReport,
+    def _after_ingest(self, connection: MailFolderConnection, folder: str, uids: list[int], report: SyncReport,
                       can_move: bool) -> None:
         action = self.settings.after_ingest
         if not uids or action == "leave" or (action == "move" and not can_move):

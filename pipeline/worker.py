@@ -16,7 +16,6 @@ from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 
-from classifiers.service import LazyTriageSink
 from pipeline.backoff import Backoff
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapAuthError, ImapError, TriageError
@@ -24,6 +23,7 @@ from pipeline.handoff import InquirySink
 from pipeline.ingest import IngestStats, Ingestor
 from pipeline.runtime import Runtime
 from pipeline.rwlock import SharedExclusiveLock
+from pipeline.sources.base import ConnectionFactory, MailFolderConnection
 from pipeline.sources.imap import ImapConnection
 from pipeline.store import sync_state
 from pipeline.sync import FetchFailures, MailboxSync
@@ -94,9 +94,10 @@ class MailboxWorker:
     """Syncs one configured mailbox, keeping one connection open between runs."""
 
     def __init__(self, name: str, settings: MailboxSettings, runtime: Runtime, slots: AccountSlots, *,
-                 stop: threading.Event | None = None, keep_connection: bool = True,
-                 sink: InquirySink | None = None, guard: SharedExclusiveLock | None = None) -> None:
+                 sink: InquirySink, stop: threading.Event | None = None, keep_connection: bool = True,
+                 guard: SharedExclusiveLock | None = None, connect: ConnectionFactory = ImapConnection.open) -> None:
         self.name = name
+        self.connect = connect  # how connections are opened (an in-memory twin in unit tests)
         self.keep_connection = keep_connection
         self.guard = guard  # held shared while syncing (see Daemon)
         self.settings = settings
@@ -104,13 +105,13 @@ class MailboxWorker:
         self.slots = slots
         self.stop = stop or threading.Event()
         self.ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.batch_size,
-                                 sink=sink if sink is not None else LazyTriageSink(runtime))
+                                 sink=sink)
         self.failures = FetchFailures()
         self.backoff = Backoff(initial=1.0, maximum=300.0)
         self.auth_backoff = Backoff(initial=30.0, maximum=1800.0)
         self.schedule_in: Callable[[float], None] | None = None  # set by the daemon: run the job after N seconds
         self._mailbox_id: int | None = None
-        self._connection: ImapConnection | None = None
+        self._connection: MailFolderConnection | None = None
         self._run_lock = threading.Lock()
         self._flags = threading.Lock()
         self._running = False
@@ -161,7 +162,7 @@ class MailboxWorker:
         except TriageError as exc:
             log.error("mailbox %s: cannot record its state: %s", self.name, exc)
 
-    def _connect(self) -> ImapConnection:
+    def _connect(self) -> MailFolderConnection:
         connection = self._connection
         if connection is not None and not connection.broken:
             if time.monotonic() - connection.last_used < REUSE_CHECK_AFTER:
@@ -176,7 +177,7 @@ class MailboxWorker:
             raise ImapError(f"all {self.slots.limit} connections allowed to this account stay busy",
                             mailbox=self.name)
         try:
-            connection = ImapConnection.open(self.name, self.settings)
+            connection = self.connect(self.name, self.settings)
         except BaseException:
             self.slots.release()
             raise

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
 from pipeline.errors import ConfigError, ParseError
-from pipeline.mail.parse import ParseLimits, parse_message
+from pipeline.mail.parse import ParseLimits, parse_limits_for, parse_message
 from responders.context import ReplyContext
 from responders.facts import Classified, facts_from_parsed
 from responders.render import Library
@@ -27,7 +27,7 @@ def template_for_raw(raw: bytes, decision: Classified, library: Library, limits:
     return choice.template_id if isinstance(choice, TemplateChoice) else None
 
 
-def template_finder(settings: Settings, limits: ParseLimits) -> Callable[[bytes, "Decision"], str | None]:
+def template_finder(settings: Settings) -> Callable[[bytes, "Decision"], str | None]:
     """For ``triage classify``: a function giving the id of the template that answers a message, if any.
 
     When the templates cannot be loaded at all it always answers None (``check-config`` says why).
@@ -36,4 +36,5 @@ def template_finder(settings: Settings, limits: ParseLimits) -> Callable[[bytes,
         library = ReplyContext.load(settings).library
     except ConfigError:
         return lambda raw, decision: None
+    limits = parse_limits_for(settings.ingest)
     return lambda raw, decision: template_for_raw(raw, decision, library, limits)

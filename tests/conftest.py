@@ -75,7 +75,7 @@ def dovecot() -> Iterator[Dovecot]:
         yield server
 
 
-# --- triage (issue 3): the default configuration and one model trained once per session ---------
+# --- triage: the default configuration and one model trained once per session ---------
 
 
 @pytest.fixture(scope="session")

@@ -1,1 +1,1 @@
-"""The commands of the ``triage`` command line, one module per family (registered in ``pipeline.cli``)."""
+"""The ``triage`` commands, one module per area; ``pipeline.cli`` loads each module only when its command runs."""

@@ -57,7 +57,7 @@ def suggest(state: CliState, paths: tuple[str, ...], as_json: bool) -> None:
     from classifiers.triage import triage_messages
     from pipeline.errors import ParseError
     from pipeline.mail.parse import parse_message
-    from pipeline.runtime import parse_limits_for
+    from pipeline.mail.parse import parse_limits_for
     from pipeline.sources.base import SourceItem, SourceProblem
     from pipeline.sources.files import check_paths, iter_paths
     from responders.context import ReplyContext

@@ -1,12 +1,16 @@
-"""What the top-level options of ``triage`` chose, shared by every command."""
+"""What every command gets: the top-level options, and settings and the runtime loaded on first use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import click
 
 from pipeline.config import LoadedSettings, load_settings
-from pipeline.runtime import Runtime, configure_logging, open_runtime
+
+if TYPE_CHECKING:  # the runtime pulls in SQLAlchemy: only commands that use the database pay for it
+    from pipeline.runtime import Runtime
 
 
 @dataclass
@@ -17,19 +21,28 @@ class CliState:
     log_level: str | None
     _loaded: LoadedSettings | None = None
     _runtime: Runtime | None = None
-    cleanups: list[Any] = field(default_factory=list)
 
     def loaded(self) -> LoadedSettings:
+        """The settings, loaded (and logging configured) the first time they are asked for."""
         if self._loaded is None:
+            from pipeline.logs import configure_logging
+
             self._loaded = load_settings(self.config_path)
             configure_logging(self._loaded.settings.logging, self.log_level)
         return self._loaded
 
     def runtime(self) -> Runtime:
+        """The database engine and sessions of these settings (migrations applied), opened once."""
         if self._runtime is None:
+            from pipeline.runtime import open_runtime
+
             self._runtime = open_runtime(self.loaded().settings)
         return self._runtime
 
     def close(self) -> None:
+        """Release the runtime, if one was opened."""
         if self._runtime is not None:
             self._runtime.close()
+
+
+pass_state = click.make_pass_decorator(CliState)

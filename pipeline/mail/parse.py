@@ -21,6 +21,7 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import Any
 
+from pipeline.config import IngestSettings
 from pipeline.errors import ParseError
 from pipeline.mail.automation import detect_automation
 from pipeline.mail.model import Address, Attachment, ParsedMessage, ReplyParts
@@ -390,3 +391,12 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedMessag
             return _parse_with(raw, original_sha256, email_policy.compat32, limits)
         except Exception as exc:
             raise ParseError(f"cannot parse message: {type(first).__name__}: {first}"[:500]) from exc
+
+
+def parse_limits_for(ingest: IngestSettings) -> ParseLimits:
+    """Parsing limits from the ingest settings (also for commands that open no database)."""
+    return ParseLimits(
+        max_message_bytes=ingest.max_message_bytes,
+        max_attachment_bytes=ingest.max_attachment_bytes,
+        max_text_chars=ingest.max_text_chars,
+    )

@@ -15,7 +15,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -25,6 +24,7 @@ from imapclient import exceptions as imap_exc
 
 from pipeline.config import MailboxSettings
 from pipeline.errors import ConfigError, ImapAuthError, ImapError, ImapFolderError, ImapMessageError
+from pipeline.sources.base import FolderStatus
 from pipeline.sources.oauth2 import run_token_command
 from pipeline.tls import client_tls_context
 
@@ -37,15 +37,6 @@ _MISSING_FOLDER = ("nonexistent", "doesn't exist", "does not exist", "not exist"
 def imap_source(mailbox: str, folder: str, uidvalidity: int, uid: int) -> str:
     """The unique name of one message on a server (RFC 5092 style), used as its sighting's source."""
     return f"imap://{quote(mailbox, safe='')}/{quote(folder, safe='/.')};UIDVALIDITY={uidvalidity}/;UID={uid}"
-
-
-@dataclass(frozen=True)
-class FolderStatus:
-    """What SELECT said about a folder."""
-
-    uidvalidity: int
-    uidnext: int | None
-    exists: int
 
 
 def make_ssl_context(settings: MailboxSettings) -> ssl.SSLContext:

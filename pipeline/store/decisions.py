@@ -11,12 +11,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pipeline.mail.entity import Entity
+from pipeline.store.lifecycle import InquiryState
 from pipeline.store.models import DecisionRecord, Inquiry, Label, Message, utcnow
 
-STATE_TRIAGED = "triaged"
-STATE_ROUTED = "routed"
+STATE_TRIAGED = InquiryState.TRIAGED.value
+STATE_ROUTED = InquiryState.ROUTED.value
 # States a new decision may move an inquiry between; later states (suggested, approved, sent...) are kept.
-TRIAGE_STATES = frozenset({"new", STATE_TRIAGED, STATE_ROUTED})
+TRIAGE_STATES = frozenset({InquiryState.NEW, InquiryState.TRIAGED, InquiryState.ROUTED})
 
 
 def inquiries_for_triage(
@@ -37,7 +38,7 @@ def inquiries_for_triage(
         .order_by(Inquiry.id)
     )
     if only_new:
-        query = query.where(Inquiry.state == "new")
+        query = query.where(Inquiry.state == InquiryState.NEW)
     if lock and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(of=Inquiry, skip_locked=True)
     return [(inquiry, message) for inquiry, message in session.execute(query).all()]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -22,7 +24,34 @@ from pipeline.store.models import (
     utcnow,
 )
 
-STATE_NEW = "new"
+from pipeline.store.lifecycle import InquiryState
+
+STATE_NEW = InquiryState.NEW.value
+
+
+@dataclass(frozen=True)
+class InquiryListing:
+    """One line of a list of stored inquiries."""
+
+    id: int
+    state: str
+    message_id: str | None
+    sender_address: str | None
+    subject: str | None
+    sent_at: datetime | None
+    flags: tuple[str, ...]
+    new_text: str
+
+
+@dataclass(frozen=True)
+class QuarantineListing:
+    """One quarantined item still waiting for a retry."""
+
+    id: int
+    source: str
+    reason: str
+    error: str
+    created_at: datetime
 
 
 def record_event(
@@ -238,3 +267,30 @@ def pending_inquiry_ids(session: Session, limit: int = 100, *, claim: bool = Fal
     if claim and session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(session.scalars(query))
+
+
+def list_inquiries(session: Session, *, state: str | None = None, limit: int = 50) -> list[InquiryListing]:
+    """Stored inquiries, newest first, optionally only those in ``state``."""
+    query = select(Inquiry, Message).join(Message, Inquiry.message_pk == Message.id)
+    if state:
+        query = query.where(Inquiry.state == state)
+    rows = session.execute(query.order_by(Inquiry.id.desc()).limit(limit)).all()
+    return [
+        InquiryListing(
+            id=inquiry.id, state=inquiry.state, message_id=message.message_id,
+            sender_address=message.sender_address, subject=message.subject, sent_at=message.sent_at,
+            flags=tuple(name for name, on in (("auto-reply", message.is_auto_reply), ("bounce", message.is_bounce),
+                                              ("list", message.is_mailing_list)) if on),
+            new_text=inquiry.new_text,
+        )
+        for inquiry, message in rows
+    ]
+
+
+def open_quarantine(session: Session, *, limit: int = 50) -> list[QuarantineListing]:
+    """Quarantined items not released yet, newest first."""
+    rows = session.scalars(
+        select(QuarantineRecord).where(QuarantineRecord.released_at.is_(None))
+        .order_by(QuarantineRecord.id.desc()).limit(limit)
+    ).all()
+    return [QuarantineListing(row.id, row.source, row.reason, row.error, row.created_at) for row in rows]

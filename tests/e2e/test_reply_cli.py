@@ -20,6 +20,7 @@ from responders.context import ReplyContext
 from tests.support.mail import make_message
 from tests.support.replies import store_triaged
 from tests.support.smtp import smtp_server
+from tests.support.samples import sample_count
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
@@ -43,7 +44,7 @@ def lines(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:
 def test_suggest_json_contract_on_the_samples(tmp_path: Path, triage_model_path: Path) -> None:
     out = {Path(str(line["file"])).name: line for line in lines(run(["suggest", str(SAMPLES), "--json"], tmp_path,
                                                                      triage_model_path))}
-    assert len(out) == len(list(SAMPLES.glob("*.eml")))
+    assert len(out) == sample_count()
     for name, line in out.items():
         assert {"file", "language", "topic", "template", "subject", "body", "reason"} <= set(line), name
         if line["template"] is None:

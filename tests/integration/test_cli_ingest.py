@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mail import make_message
+from tests.support.samples import sample_count
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE = [str(Path(sys.executable).with_name("triage"))]
@@ -35,7 +36,7 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
 
 def test_ingest_samples_twice_json_contract(tmp_path: Path) -> None:
     samples = ROOT / "data" / "samples"
-    count = len(list(samples.glob("*.eml")))
+    count = sample_count()
     first = run(["ingest", str(samples), "--json"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert last_json(first) == {"seen": count, "stored": count, "duplicates": 0, "quarantined": 0}
@@ -68,7 +69,7 @@ def test_ingest_mbox_maildir_and_folder_are_one_set_of_messages(tmp_path: Path) 
 def test_ingest_into_postgresql(tmp_path: Path, pg_url: str) -> None:
     result = run(["ingest", str(ROOT / "data" / "samples"), "--json"], tmp_path, db_url=pg_url)
     assert result.returncode == 0, result.stderr
-    assert last_json(result)["stored"] == len(list((ROOT / "data" / "samples").glob("*.eml")))
+    assert last_json(result)["stored"] == sample_count()
 
 
 def test_not_mail_is_quarantined_and_listed(tmp_path: Path) -> None:

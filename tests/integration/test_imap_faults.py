@@ -16,6 +16,7 @@ from pipeline.daemon import enabled_mailboxes, run_once
 from pipeline.errors import ImapAuthError
 from pipeline.store.models import QuarantineRecord
 from pipeline.store.sync_state import mailbox_reports
+from pipeline.handoff import leave_new
 from pipeline.worker import AccountSlots, MailboxWorker
 from tests.support.dovecot import Dovecot, free_port
 from tests.support.imap import mailbox, messages, new_user, open_test_runtime, sightings, stored_count
@@ -105,7 +106,7 @@ def test_server_that_stops_answering_mid_fetch_loses_nothing_and_duplicates_noth
     with StallingProxy(dovecot.host, dovecot.port) as proxy:
         settings = mailbox(dovecot, user, port=proxy.port, batch_size=3, timeout_seconds=1)
         runtime = open_test_runtime(sqlite_url, {"desk": settings})
-        worker = MailboxWorker("desk", settings, runtime, AccountSlots(2))
+        worker = MailboxWorker("desk", settings, runtime, AccountSlots(2), sink=leave_new)
         try:
             proxy.stall_after(45_000)  # the greeting, login, SELECT, SEARCH, sizes, 3 messages, part of the next 3
             started = time.monotonic()
@@ -177,7 +178,7 @@ def test_a_message_the_server_cannot_deliver_never_blocks_the_folder(dovecot: Do
     os.chmod(files[1], 0)  # Dovecot fails the FETCH of UID 2 and drops the connection each time
     settings = mailbox(dovecot, user, batch_size=10)
     runtime = open_test_runtime(sqlite_url, {"desk": settings})
-    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2))
+    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2), sink=leave_new)
     try:
         results = []
         for _ in range(8):
@@ -234,7 +235,7 @@ def test_failing_mailbox_backs_off_with_growing_jittered_delays(dovecot: Dovecot
     user = new_user(dovecot)
     settings = mailbox(dovecot, user, port=free_port())
     runtime = open_test_runtime(sqlite_url, {"desk": settings})
-    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2))
+    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2), sink=leave_new)
     delays: list[float] = []
     worker.schedule_in = delays.append
     try:
@@ -254,7 +255,7 @@ def test_auth_failures_back_off_longer(dovecot: Dovecot, sqlite_url: str) -> Non
     user = new_user(dovecot)
     settings = mailbox(dovecot, user, password="wrong")
     runtime = open_test_runtime(sqlite_url, {"desk": settings})
-    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2))
+    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2), sink=leave_new)
     delays: list[float] = []
     worker.schedule_in = delays.append
     try:

@@ -15,6 +15,7 @@ from pipeline.runtime import Runtime
 from pipeline.sources.imap import ImapConnection
 from pipeline.store.models import AuditEvent, FolderSyncState, QuarantineRecord
 from pipeline.store.sync_state import mailbox_reports
+from pipeline.handoff import leave_new
 from pipeline.worker import AccountSlots, MailboxWorker
 from tests.support.dovecot import Dovecot
 from tests.support.imap import mailbox, messages, new_user, open_test_runtime, sightings, stored_count
@@ -182,7 +183,7 @@ def test_stop_finishes_the_batch_in_hand_and_a_restart_goes_on(dovecot: Dovecot,
     settings = mailbox(dovecot, user, batch_size=5)
     runtime = open_test_runtime(sqlite_url, {"desk": settings})
     stop = threading.Event()
-    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2), stop=stop)
+    worker = MailboxWorker("desk", settings, runtime, AccountSlots(2), stop=stop, sink=leave_new)
     worker.ingestor.sink = lambda ids: stop.set()  # "SIGTERM" right after the first batch is committed
     try:
         result = worker.sync_once()

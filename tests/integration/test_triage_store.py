@@ -9,13 +9,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from classifiers.service import LazyTriageSink, TriageService
+from pipeline.rounds.triage import LazyTriageSink, TriageService
 from pipeline.config import DatabaseSettings, Settings, TriageSettings
 from pipeline.ingest import Ingestor
 from pipeline.runtime import Runtime
 from pipeline.sources.files import iter_paths
 from pipeline.store.decisions import add_label, current_decision, decision_history, labels_for
 from pipeline.store.models import AuditEvent, DecisionRecord, Inquiry
+from tests.support.samples import sample_count
 
 SAMPLES = Path(__file__).resolve().parents[2] / "data" / "samples"
 EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -28,7 +29,7 @@ def service(runtime: Runtime, triage_model, triage_config) -> TriageService:  # 
 
 def _ingest(runtime: Runtime, sink) -> list[int]:  # type: ignore[no-untyped-def]
     stats = Ingestor(runtime.session_factory, limits=runtime.parse_limits, sink=sink).ingest(iter_paths([SAMPLES]))
-    assert stats.stored == len(list(SAMPLES.glob("*.eml")))
+    assert stats.stored == sample_count()
     return stats.inquiry_ids
 
 

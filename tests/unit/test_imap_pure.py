@@ -27,6 +27,7 @@ from pipeline.sources.imap import imap_source, translate_error
 from pipeline.sources.oauth2 import AccessToken, parse_token_output, run_token_command
 from pipeline.store.sync_state import FolderReport, MailboxReport
 from pipeline.sync import FetchFailures, plan_batches
+from pipeline.handoff import leave_new
 from pipeline.worker import AccountSlots, MailboxWorker, SyncResult, account_slots
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
@@ -181,7 +182,7 @@ class ScriptedWorker(MailboxWorker):
 
     def __init__(self, outcomes: list[bool]) -> None:
         runtime = SimpleNamespace(session_factory=None, parse_limits=None)
-        super().__init__("desk", box(), runtime, AccountSlots(1))  # type: ignore[arg-type]
+        super().__init__("desk", box(), runtime, AccountSlots(1), sink=leave_new)  # type: ignore[arg-type]
         self.outcomes = outcomes
         self.runs = 0
         self.scheduled: list[float] = []

@@ -1,121 +1,185 @@
-"""Layers run one way: read every import (top-level, in functions, for type checking) with ``ast``.
+"""The layers contract, read from the source: imports run one way, and no package imports itself in a circle.
 
-``responders/`` and ``classifiers/`` need no database: they import no
-SQLAlchemy and nothing of the store; the store imports nothing above it; and no
-module imports itself back through others.
+Top to bottom: the composition root (CLI, commands, rounds, daemon, check-config),
+the review app, the responders, the classifiers, and the foundation (mail
+parsing, sources, store, settings, errors and the rest of ``pipeline``). A
+module may import its own layer and the layers below it. The classifiers and
+the responders need no database. Every import counts, also one inside a
+function or under ``TYPE_CHECKING``.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("pipeline", "classifiers", "responders", "webapp")
-DATABASE = ("sqlalchemy", "alembic", "pipeline.store", "pipeline.runtime", "pipeline.ingest")
-WIRING = ("pipeline.cli", "pipeline.commands", "pipeline.daemon", "pipeline.worker", "pipeline.rounds",
-          "pipeline.checks")
-ABOVE_THE_STORE = ("classifiers", "responders", "webapp", *WIRING)
-# Still reading and writing the database inside classifiers/: they go when triage's own rounds move to the wiring.
-CLASSIFIERS_WITH_DATABASE = {"classifiers/cli.py", "classifiers/service.py"}
+
+# (layer name, module prefixes), top first; "pipeline" below catches the rest of the foundation.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("wiring", ("pipeline.cli", "pipeline.commands", "pipeline.rounds", "pipeline.daemon", "pipeline.checks")),
+    ("webapp", ("webapp",)),
+    ("responders", ("responders",)),
+    ("classifiers", ("classifiers",)),
+    ("foundation", ("pipeline",)),
+)
+NO_DATABASE = ("sqlalchemy", "alembic", "pipeline.store", "pipeline.runtime", "psycopg")
 
 
-def _files(package: str) -> list[Path]:
-    return sorted(p for p in (ROOT / package).rglob("*.py") if "migrations" not in p.parts)
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
 
 
-def _module(path: Path) -> str:
-    name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-    return name.removesuffix(".__init__")
-
-
-def imported(path: Path) -> Iterator[str]:
-    """Every module a file imports, wherever the import statement is (names imported from a module included)."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
+            found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
-            yield from (f"{node.module}.{alias.name}" for alias in node.names)
-
-
-def _under(name: str, prefixes: tuple[str, ...]) -> bool:
-    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
-
-
-def offenders(package: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
-    """The files of ``package`` importing any of ``forbidden`` (or below), with what they import."""
-    found: dict[str, list[str]] = {}
-    for path in _files(package):
-        bad = sorted({name for name in imported(path) if _under(name, forbidden)})
-        if bad:
-            found[path.relative_to(ROOT).as_posix()] = bad
+            found.append((node.lineno, node.module))
+            found.extend((node.lineno, f"{node.module}.{alias.name}") for alias in node.names)
     return found
 
 
-def test_the_import_reader_sees_every_kind_of_import(tmp_path: Path) -> None:
-    sample = tmp_path / "sample.py"
-    sample.write_text("import sqlalchemy.orm\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
-                      "    from pipeline.store.models import Inquiry\n"
-                      "def f():\n    from pipeline.store import replies\n")
-    assert {"sqlalchemy.orm", "pipeline.store.models", "pipeline.store.replies"} <= set(imported(sample))
+def _layer(module: str) -> int | None:
+    for index, (_, prefixes) in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return index
+    return None
 
 
-def test_responders_need_no_database() -> None:
-    assert offenders("responders", DATABASE) == {}
+def _sources() -> dict[str, Path]:
+    return {_module_name(path): path for package in PACKAGES for path in sorted((ROOT / package).rglob("*.py"))
+            if "migrations" not in path.parts}
 
 
-def test_responders_import_nothing_above_them() -> None:
-    assert offenders("responders", ("webapp", *WIRING)) == {}
+def layer_violations() -> list[str]:
+    """Every import of a higher layer, as ``file:line: module -> imported``."""
+    problems = []
+    for module, path in _sources().items():
+        own = _layer(module)
+        assert own is not None, module
+        for line, imported in _imports(path):
+            target = _layer(imported)
+            if target is not None and target < own:
+                problems.append(f"{path.relative_to(ROOT)}:{line}: {LAYERS[own][0]} {module} imports "
+                                f"{LAYERS[target][0]} {imported}")
+    return sorted(set(problems))
 
 
-def test_classifiers_need_no_database_except_the_files_still_to_move() -> None:
-    found = offenders("classifiers", DATABASE)
-    assert set(found) <= CLASSIFIERS_WITH_DATABASE, found
+def database_imports() -> list[str]:
+    """Every import of the database by the classifiers or the responders."""
+    problems = []
+    for module, path in _sources().items():
+        if not module.startswith(("classifiers", "responders")):
+            continue
+        for line, imported in _imports(path):
+            if any(imported == banned or imported.startswith(banned + ".") for banned in NO_DATABASE):
+                problems.append(f"{path.relative_to(ROOT)}:{line}: {module} imports {imported}")
+    return sorted(set(problems))
 
 
-@pytest.mark.parametrize("package", ["pipeline/store", "pipeline/mail"])
-def test_the_foundation_imports_nothing_above_it(package: str) -> None:
-    assert offenders(package, ABOVE_THE_STORE) == {}
+def package_cycles() -> list[list[str]]:
+    """Circles between subpackages (``webapp.services``, ``pipeline.store``...), found with every import."""
+    sources = _sources()
+
+    def unit(module: str) -> str:
+        parts = module.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 and (ROOT / parts[0] / parts[1]).is_dir() else module
+
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module, path in sources.items():
+        for _, imported in _imports(path):
+            if imported.split(".")[0] in PACKAGES:
+                target = next((name for name in (imported, imported.rsplit(".", 1)[0]) if name in sources), None)
+                if target is not None and unit(target) != unit(module):
+                    graph[unit(module)].add(unit(target))
+    return _cycles(graph)
 
 
-def test_no_import_circles() -> None:
-    modules = {_module(path): path for package in PACKAGES for path in _files(package)}
-    graph = {name: {m for m in imported(path) if m in modules and m != name} for name, path in modules.items()}
-    circles: list[list[str]] = []
+def module_cycles() -> list[list[str]]:
+    """Circles between modules, counting every import (a lazy import in a circle is still a circle)."""
+    sources = _sources()
+    graph: dict[str, set[str]] = defaultdict(set)
+    for module, path in sources.items():
+        for _, name in _imports(path):
+            if name in sources and name != module and not module.startswith(name + "."):
+                graph[module].add(name)
+    return _cycles(graph)
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one node (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
-    for start in graph:  # Tarjan's strongly connected components, iteratively
-        if start in index:
-            continue
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        while work:
-            node, edges = work[-1]
-            for nxt in edges:
-                if nxt not in index:
-                    index[nxt] = low[nxt] = len(index)
-                    stack.append(nxt)
-                    work.append((nxt, iter(sorted(graph[nxt]))))
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = counter[0]
+        counter[0] += 1
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
                     break
-                if nxt in stack:
-                    low[node] = min(low[node], index[nxt])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        member = stack.pop()
-                        component.append(member)
-                        if member == node:
-                            break
-                    if len(component) > 1:
-                        circles.append(sorted(component))
-    assert circles == []
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_imports_run_down_the_layers() -> None:
+    assert layer_violations() == []
+
+
+def test_classifiers_and_responders_need_no_database() -> None:
+    assert database_imports() == []
+
+
+def test_no_circles_between_subpackages() -> None:
+    assert package_cycles() == []
+
+
+def test_no_circles_between_modules() -> None:
+    assert module_cycles() == []
+
+
+@pytest.mark.parametrize("checker, planted, expected", [
+    (layer_violations, ("pipeline/store/zz_planted.py", "from webapp.app import create_app\n"), "zz_planted"),
+    (database_imports, ("classifiers/zz_planted.py", "from sqlalchemy import select\n"), "zz_planted"),
+])
+def test_the_contract_catches_a_planted_violation(checker, planted, expected, tmp_path, monkeypatch) -> None:
+    """The checks are not vacuous: a copy of the tree with one bad import fails them."""
+    import shutil
+
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    relative, source = planted
+    (tmp_path / relative).write_text(source, encoding="utf-8")
+    monkeypatch.setattr(__import__(__name__, fromlist=["ROOT"]), "ROOT", tmp_path)
+    assert any(expected in problem for problem in checker())

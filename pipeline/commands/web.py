@@ -1,6 +1,6 @@
 """The review app's commands: ``triage serve`` and ``triage user add/list/passwd/assign/role/disable/enable``.
 
-Registered on the ``triage`` group at the bottom of ``pipeline/cli.py``.
+Loaded by ``pipeline.cli`` when one of them runs.
 """
 
 from __future__ import annotations

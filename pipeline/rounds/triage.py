@@ -1,4 +1,4 @@
-"""Triage of stored inquiries: the edge between the pure core and the database.
+"""Triage of stored inquiries: the wiring between the store and the pure classifiers.
 
 ``TriageService`` is the ingest sink (``pipeline.handoff.InquirySink``): right
 after a batch of inquiries is committed it triages them and, in one
@@ -35,6 +35,7 @@ from pipeline.store.decisions import (
     inquiry_ids_since,
     save_decisions,
 )
+from pipeline.store.lifecycle import Action, InquiryState, move_inquiry
 from pipeline.store.models import Inquiry, Message, utcnow
 
 if TYPE_CHECKING:
@@ -92,7 +93,6 @@ def decision_values(decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "rule_id": decision.rule_id,
         "model_version": decision.model_version,
-        "template": decision.template,
     }
 
 
@@ -171,29 +171,23 @@ class TriageService:
         records = save_decisions(session, [(i.id, decision_values(d)) for (i, _), d in zip(rows, decisions)], trigger)
         now = utcnow()
         for (inquiry, message), decision, record in zip(rows, decisions, records):
-            from_state = inquiry.state
-            to_state = state_for(decision) if from_state in TRIAGE_STATES else from_state
-            inquiry.state = to_state
-            inquiry.updated_at = now
-            repo.record_event(
-                session,
-                "retriaged" if trigger == "retriage" else "triaged",
-                message_pk=message.id,
-                inquiry_id=inquiry.id,
-                from_state=from_state,
-                to_state=to_state,
-                details={
-                    "decision_id": record.id,
-                    "language": decision.language,
-                    "topic": decision.topic,
-                    "confidence": round(decision.topic_confidence, 4),
-                    "queue": decision.queue,
-                    "standard": decision.standard,
-                    "rule_id": decision.rule_id,
-                    "model_version": decision.model_version,
-                    "trigger": trigger,
-                },
-            )
+            event = "retriaged" if trigger == "retriage" else "triaged"
+            details = {
+                "decision_id": record.id,
+                "language": decision.language,
+                "topic": decision.topic,
+                "confidence": round(decision.topic_confidence, 4),
+                "queue": decision.queue,
+                "standard": decision.standard,
+                "rule_id": decision.rule_id,
+                "model_version": decision.model_version,
+                "trigger": trigger,
+            }
+            if inquiry.state in TRIAGE_STATES:
+                move_inquiry(session, inquiry, state_for(decision), Action.TRIAGE, event=event, details=details, now=now)
+            else:  # a reply is under way or the case is closed: the new decision is kept, the state stays
+                repo.record_event(session, event, message_pk=message.id, inquiry_id=inquiry.id,
+                                  from_state=inquiry.state, to_state=inquiry.state, details=details)
             stats.triaged += 1
             stats.by_queue[decision.queue] = stats.by_queue.get(decision.queue, 0) + 1
 

@@ -1,6 +1,6 @@
 """The triage commands: ``classify`` (files, no database), ``eval``, ``train`` and ``retriage``.
 
-They are registered on the ``triage`` group in ``pipeline/cli.py``. The output
+Loaded by ``pipeline.cli`` when one of them runs. The output
 of ``classify --json`` is a contract others depend on: one JSON object per
 message per line with at least ``file``, ``message_id``, ``language``,
 ``topic``, ``confidence``, ``standard``, ``queue``, ``reason``, ``entities``
@@ -93,7 +93,7 @@ def contract_json(file: str, message_id: str | None, decision: Decision) -> dict
 @click.pass_obj
 def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
     """Triage .eml files, folders of them or mbox files, without touching the database."""
-    from pipeline.runtime import parse_limits_for
+    from pipeline.mail.parse import parse_limits_for
     from pipeline.sources.base import SourceProblem
     from pipeline.sources.files import check_paths, iter_paths
 
@@ -110,14 +110,14 @@ def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
             else:
                 yield item
 
-    # Issue 4 (responders): the "template" key names the template that answers the message, if one does.
+    # The "template" key names the template that would answer the message, if one does.
     from dataclasses import replace
 
     from responders.offline import template_finder
 
-    find_template = template_finder(settings, parse_limits_for(settings.ingest))
+    find_template = template_finder(settings)
     for item, message_id, decision in classify_items(readable(), model, config, parse_limits_for(settings.ingest)):
-        decision = replace(decision, template=find_template(item.raw, decision))  # issue 4
+        decision = replace(decision, template=find_template(item.raw, decision))
         if as_json:
             click.echo(json.dumps(contract_json(item.origin.source, message_id, decision), ensure_ascii=False))
         else:
@@ -198,7 +198,7 @@ def _parse_since(value: str) -> datetime:
 @click.pass_obj
 def retriage(state: "CliState", since: str | None, pending: bool, as_json: bool) -> None:
     """Triage stored inquiries again (after a model or rules change), or those still new."""
-    from classifiers.service import TriageService, TriageStats
+    from pipeline.rounds.triage import TriageService, TriageStats
 
     if not since and not pending:
         raise click.UsageError("give --since DATE or --pending")
@@ -227,5 +227,3 @@ def retriage(state: "CliState", since: str | None, pending: bool, as_json: bool)
             click.echo(f"triage: error: {error}", err=True)
         sys.exit(1)
 
-
-COMMANDS = (classify, evaluate_command, train, retriage)

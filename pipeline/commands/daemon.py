@@ -1,0 +1,81 @@
+"""The daemon's commands: ``run`` (watch the IMAP mailboxes) and ``status``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import click
+
+from pipeline.commands.state import CliState, pass_state
+
+if TYPE_CHECKING:
+    from pipeline.runtime import Runtime
+
+
+def _reply_rounds(runtime: Runtime) -> Callable[[], object]:
+    """The daemon's reply job; its worker (templates, transports) is built on first use and rebuilt after a failure."""
+    from pipeline.rounds.replies import ReplyWorker
+
+    workers: list[ReplyWorker] = []
+
+    def round_() -> object:
+        if not workers:
+            workers.append(ReplyWorker.for_runtime(runtime))
+        try:
+            return workers[0].run_once()
+        except Exception:
+            workers.clear()
+            raise
+
+    return round_
+
+
+@click.command("run")
+@click.option("--once", is_flag=True, help="Sync every mailbox once and exit (no IDLE, no scheduler).")
+@click.option("--json", "as_json", is_flag=True, help="With --once: end with one JSON line of counts.")
+@pass_state
+def run_command(state: CliState, once: bool, as_json: bool) -> None:
+    """Watch the configured IMAP mailboxes and store every new message exactly once."""
+    from pipeline.daemon import enabled_mailboxes, run_daemon, run_once
+
+    if as_json and not once:
+        raise click.UsageError("--json goes with --once")
+    mailboxes = enabled_mailboxes(state.loaded().settings)
+    runtime = state.runtime()
+    if not once:
+        sys.exit(run_daemon(runtime, mailboxes, reply_round=_reply_rounds(runtime)))
+    result = run_once(runtime, mailboxes)
+    stats = result.stats
+    if as_json:
+        click.echo(json.dumps(stats.as_json()))
+    else:
+        click.echo(f"seen {stats.seen}: stored {stats.stored}, duplicates {stats.duplicates}, "
+                   f"quarantined {stats.quarantined}"
+                   + (f"; {len(result.failures)} mailbox(es) failed" if result.failures else ""))
+    if result.failures:
+        sys.exit(1)
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per mailbox.")
+@pass_state
+def status_command(state: CliState, as_json: bool) -> None:
+    """Show each mailbox's state: last sync, lag, last error, alerts."""
+    from datetime import datetime, timezone
+
+    from pipeline.mailbox_status import status_json, status_lines
+    from pipeline.store.sync_state import mailbox_reports
+
+    runtime = state.runtime()
+    reports = mailbox_reports(runtime.session_factory)
+    now = datetime.now(timezone.utc)
+    if as_json:
+        for entry in status_json(reports, now):
+            click.echo(json.dumps(entry, ensure_ascii=False))
+        return
+    configured = [name for name, box in runtime.settings.mailboxes.items() if box.enabled]
+    for line in status_lines(reports, configured, now):
+        click.echo(line)
