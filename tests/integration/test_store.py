@@ -16,6 +16,7 @@ from pipeline.sources.base import Origin, SourceItem
 from pipeline.store import repository as repo
 from pipeline.store.db import _alembic_config, current_revision, head_revision
 from pipeline.store.models import AuditEvent, Inquiry, Message, QuarantineRecord, RawBlob, Sighting, Thread
+from pipeline.store.quarantine import QuarantineReason
 from tests.support.mail import make_message
 
 
@@ -102,7 +103,7 @@ def test_unusable_bytes_are_quarantined_with_reason_and_kept(runtime: Runtime) -
     assert again.quarantined == 1
     with runtime.session_factory() as session:
         record = session.scalars(select(QuarantineRecord)).one()
-        assert record.reason == "not an email message" and "binary" in record.error
+        assert record.reason == QuarantineReason.UNREADABLE_BYTES and "not an email message: binary" in record.error
         assert session.get(RawBlob, record.raw_sha256).data == junk
         assert session.scalar(select(func.count()).where(AuditEvent.event == "quarantined")) == 1
 
@@ -179,7 +180,7 @@ def test_real_world_corpus_is_stored_or_quarantined_none_lost(runtime: Runtime, 
         kept = set(session.scalars(select(RawBlob.sha256)))
     assert {Path(s).name for s in reasons} == {
         "cpython__msg_19.txt.eml", "mime4j__malformedHeaderStartsBody-noheader.msg.eml", "spamassassin__bsmtp.eml"}
-    assert all(r == "not an email message" for r in reasons.values())
+    assert all(r == QuarantineReason.NOT_EMAIL for r in reasons.values())
     import hashlib
 
     for path in real_mail_files:  # every file's exact bytes are kept, stored or quarantined
