@@ -235,10 +235,11 @@ def quarantine() -> None:
 @pass_state
 def quarantine_list(state: CliState, limit: int) -> None:
     """List quarantined items: reason code, source, and the error's message."""
+    from pipeline.store.db import read_session
     from pipeline.store.quarantine import QuarantineReason
 
     runtime = state.runtime()
-    with runtime.session_factory() as session:
+    with read_session(runtime.session_factory) as session:
         rows = session.scalars(
             select(QuarantineRecord).where(QuarantineRecord.released_at.is_(None))
             .order_by(QuarantineRecord.id.desc()).limit(limit)

@@ -25,7 +25,7 @@ from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.mail.threads import find_case_tag
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
 from pipeline.store import repository as repo
-from pipeline.store.db import unit_of_work
+from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, Thread, utcnow
 from pipeline.store.quarantine import QuarantineReason
 
@@ -335,13 +335,13 @@ class Ingestor:
 def retry_quarantined(ingestor: Ingestor, ids: Sequence[int] | None = None) -> IngestStats:
     """Parse quarantined bytes again (after a parser fix or a raised limit); release what now stores."""
     stats = IngestStats()
-    with ingestor.session_factory() as session:
+    with read_session(ingestor.session_factory) as session:
         query = select(QuarantineRecord.id).where(QuarantineRecord.released_at.is_(None)).order_by(QuarantineRecord.id)
         if ids:
             query = query.where(QuarantineRecord.id.in_(list(ids)))
         record_ids = list(session.scalars(query))
     for record_id in record_ids:
-        with ingestor.session_factory() as session:
+        with read_session(ingestor.session_factory) as session:
             record = session.get(QuarantineRecord, record_id)
             assert record is not None
             blob = session.get(RawBlob, record.raw_sha256)

@@ -156,6 +156,18 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reading; database errors leave it as ``StorageError`` (see ``translate_db_error``)."""
+    session = factory()
+    try:
+        yield session
+    except (DBAPIError, PoolTimeoutError) as exc:
+        raise translate_db_error(exc) from exc
+    finally:
+        session.close()
+
+
 def _alembic_config(engine: Engine) -> AlembicConfig:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.errors import StorageConflictError, StorageError
 from pipeline.sources.base import Origin
 from pipeline.store import repository as repo
-from pipeline.store.db import unit_of_work
+from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import FolderSyncState, Mailbox, RawBlob, utcnow
 from pipeline.store.quarantine import QuarantineReason
 
@@ -87,7 +87,7 @@ def _folder_row(session: Session, mailbox_id: int, folder: str) -> FolderSyncSta
 
 def load_progress(factory: sessionmaker[Session], mailbox_id: int, folder: str) -> FolderProgress | None:
     """The stored progress of a folder, or None when it was never synced."""
-    with factory() as session:
+    with read_session(factory) as session:
         row = _folder_row(session, mailbox_id, folder)
         return None if row is None else FolderProgress(row.uidvalidity, int(row.last_uid or 0))
 
@@ -184,7 +184,7 @@ def record_unfetchable(factory: sessionmaker[Session], origin: Origin, code: Qua
 
 def mailbox_reports(factory: sessionmaker[Session]) -> list[MailboxReport]:
     """Every known mailbox with its folders, by name."""
-    with factory() as session:
+    with read_session(factory) as session:
         boxes = session.scalars(select(Mailbox).order_by(Mailbox.name)).all()
         folders = session.scalars(select(FolderSyncState).order_by(FolderSyncState.folder)).all()
     by_box: dict[int, list[FolderReport]] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sqlite3
+from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -138,3 +139,18 @@ def test_database_errors_are_translated_into_the_storage_errors(exc: Exception, 
 def test_a_storage_error_passes_through_translation_unchanged() -> None:
     error = StorageConflictError("already one of ours")
     assert translate_db_error(error) is error
+
+
+def test_reading_a_database_that_cannot_be_opened_is_a_clear_storage_error(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.orm import sessionmaker
+
+    from pipeline.store.db import read_session
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'missing-directory' / 'triage.db'}")
+    try:
+        with pytest.raises(DatabaseUnavailableError, match="cannot open the database file"):
+            with read_session(sessionmaker(bind=engine)) as session:
+                session.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
