@@ -15,10 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.errors import StorageError
+from pipeline.errors import StorageConflictError, StorageError
 from pipeline.store.db import unit_of_work
 from pipeline.store.models import AuditEvent, Case, CaseFeed, DecisionRecord, Inquiry, utcnow
 
@@ -110,7 +109,7 @@ def sync_cases(db: sessionmaker[Session], *, batch: int = 5000, until_done: bool
             try:
                 total += _sync_step(db, batch)
                 break
-            except IntegrityError:  # another process created the same case at the same moment
+            except StorageConflictError:  # another process created the same case at the same moment
                 if attempt == 2:
                     raise
         with db() as session:
