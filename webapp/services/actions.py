@@ -219,19 +219,18 @@ def keep_hold(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_
 def _undo_change(action: CaseAction, actor: Actor) -> Callable[[Session, Inquiry, Case], Change]:
     def change(session: Session, inquiry: Inquiry, case: Case) -> Change:
         before, after = action.before, action.after
+        if not gate.undo_allowed(action.action, before, inquiry.state):
+            raise Conflict(f"the case is {inquiry.state} now: its last action ({action.action}) cannot be undone")
         label_ids = list(after.get("labels", []))
         if label_ids:
             session.execute(delete(Label).where(Label.id.in_(label_ids), Label.inquiry_id == inquiry.id))
         if action.action == gate.REASSIGN:
-            gate.require_offered(inquiry, gate.REASSIGN)
             case.queue, case.queue_set_by = before["queue"], before.get("queue_set_by")
         elif action.action == gate.CORRECT:
             case.language, case.topic = before["language"], before["topic"]
             case.labelled_by = before.get("labelled_by")
         elif action.action == gate.HANDLED:
-            if inquiry.state != InquiryState.HANDLED:
-                raise Conflict(f"the case is {inquiry.state} now: marking it handled cannot be undone")
-            # the move back to before["state"] is made by ``perform`` (checked there first)
+            pass  # the move back to before["state"] is made by ``perform``
         else:
             raise Conflict(f"{action.action!r} cannot be undone here")
         action.undone_at = utcnow()
