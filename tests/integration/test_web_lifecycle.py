@@ -5,6 +5,7 @@ Real HTTP on real databases, as in test_web_actions."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Iterator
@@ -18,12 +19,12 @@ from sqlalchemy import func, select
 from pipeline.config import DeliverySettings
 from pipeline.runtime import Runtime
 from pipeline.store.models import AuditEvent, Case, CaseAction, Delivery, Inquiry, Suggestion
-from tests.e2e.web import PASSWORD, Browser, Server, context_for, serve_in_thread
+from pipeline.errors import IllegalTransition
+from tests.e2e.web import PASSWORD, Browser, Server, context_for, serve_in_thread, sqlite_runtime  # noqa: F401
+from webapp.app import create_app
 from tests.integration.test_web_actions import case_id, suggestion_version, version_of  # noqa: F401  (fixture)
 from tests.support.dovecot import Dovecot
 from tests.support.imap import mailbox, new_user
-
-pytestmark = pytest.mark.dovecot
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def handled_with_left_over_reply(sam: Browser, inquiry_id: int) -> str:
     return sam.get(f"/inquiries/{inquiry_id}").text
 
 
+@pytest.mark.dovecot
 def test_a_handled_case_shows_no_reply_form_and_refuses_its_left_over_reply_in_forms_and_api(
         runtime: Runtime, desk: Desk) -> None:
     inquiry_id = desk.inquiry_id
@@ -163,6 +165,7 @@ def test_a_handled_case_shows_no_reply_form_and_refuses_its_left_over_reply_in_f
         sam.close()
 
 
+@pytest.mark.dovecot
 def test_undo_reopens_the_handled_case_and_its_reply_can_then_be_approved_and_sent(
         runtime: Runtime, desk: Desk) -> None:
     inquiry_id = desk.inquiry_id
@@ -198,3 +201,25 @@ def test_undo_reopens_the_handled_case_and_its_reply_can_then_be_approved_and_se
         assert f'action="/inquiries/{inquiry_id}/handled"' not in page  # approved/sent: nothing to close
     finally:
         sam.close()
+
+
+def test_an_illegal_transition_is_409_on_pages_and_in_the_api(sqlite_runtime: Runtime, tmp_path: Path) -> None:
+    app = create_app(context_for(sqlite_runtime, tmp_path))
+
+    def refuse() -> None:
+        raise IllegalTransition("handled", "approved", "approve", inquiry_id=12)
+
+    app.add_api_route("/boom", refuse, methods=["GET"])
+    app.add_api_route("/api/boom", refuse, methods=["GET"])
+
+    async def fetch() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/boom"), await client.get("/api/boom")
+
+    page, api = asyncio.run(fetch())
+    assert page.status_code == 409 and page.headers["content-type"].startswith("text/html")
+    assert "inquiry 12 is handled: approve cannot move it to approved" in page.text
+    assert api.status_code == 409
+    assert api.json() == {"status": 409, "error": "not allowed now: inquiry 12 is handled: approve cannot move it "
+                          "to approved; nothing was changed or sent (reload the case to see what it allows)"}
