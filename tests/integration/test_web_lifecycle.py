@@ -134,6 +134,12 @@ def test_a_handled_case_shows_no_reply_form_and_refuses_its_left_over_reply_in_f
             assert "is handled" in refused.text, what
             assert snapshot(runtime, inquiry_id) == before, what
 
+        again = sam.post(f"/inquiries/{inquiry_id}/handled", {"version": version, "note": "twice"})
+        assert again.status_code == 409 and "handle cannot move it to handled" in again.text
+        moved = sam.post(f"/inquiries/{inquiry_id}/reassign", {"version": version, "queue": "legal", "note": "n"})
+        assert moved.status_code == 409 and "reassign is not possible in that state" in moved.text
+        assert snapshot(runtime, inquiry_id) == before
+
         with httpx.Client(base_url=desk.server.url) as api:
             token = api.post("/api/session", json={"username": "sam", "password": PASSWORD}).json()["csrf_token"]
             headers = {"x-csrf-token": token}
