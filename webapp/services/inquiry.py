@@ -20,6 +20,7 @@ from pipeline.store.models import (
     Label,
     Message,
     RawBlob,
+    Suggestion,
     User,
     utcnow,
 )
@@ -35,6 +36,7 @@ HEADER_BYTES = 64 * 1024
 THREAD_LIMIT = 100
 HISTORY_LIMIT = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_OUT = ("approved", "sent")  # statuses of a reply that left, or is leaving
 
 
 @dataclass(frozen=True)
@@ -215,8 +217,20 @@ def _thread(session: Session, message: Message, inquiry_id: int) -> tuple[Thread
                    other_id == inquiry_id)
         for sent, created, name, address, subject, other_id, state in rows
     ]
-    items.extend(replies.thread_replies(session, message.thread_id))
+    items.extend(_thread_replies(session, message.thread_id))
     return tuple(sorted(items, key=lambda item: item.at or _EPOCH))
+
+
+def _thread_replies(session: Session, thread_id: int) -> list[ThreadItem]:
+    rows = session.execute(
+        select(Suggestion.status, Suggestion.sent_at, Suggestion.approved_at, Suggestion.approved_by,
+               Suggestion.subject, Suggestion.to_address)
+        .join(Inquiry, Inquiry.id == Suggestion.inquiry_id).join(Message, Message.id == Inquiry.message_pk)
+        .where(Message.thread_id == thread_id, Suggestion.status.in_(_OUT), Suggestion.kind == "reply")
+        .order_by(Suggestion.id).limit(100)
+    ).all()
+    return [ThreadItem("out", sent or approved, f"{by or 'staff'} → {to}", subject, status, None)
+            for status, sent, approved, by, subject, to in rows]
 
 
 def _history(session: Session, inquiry_id: int) -> tuple[ActionView, ...]:

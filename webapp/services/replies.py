@@ -17,15 +17,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import ConfigError, DeliveryError, ReplyError, StaleSuggestionError, StorageError
 from pipeline.store.decisions import current_decision
 from pipeline.store.lifecycle import Action, InquiryState
-from pipeline.store.models import Case, CaseAction, Inquiry, Message, Suggestion
+from pipeline.store.models import Case, CaseAction, Inquiry
 from responders import service as reply_service
 from responders.context import ReplyContext
 from responders.service import SuggestionInfo
@@ -36,31 +35,12 @@ from webapp.services.actions import ActionResult, perform
 from webapp.services.gate import Step
 from webapp.services.users import Actor
 
-if TYPE_CHECKING:
-    from webapp.services.inquiry import ThreadItem
-
 log = logging.getLogger(__name__)
-_OUT = ("approved", "sent")
 
 
 def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | None:
     """The inquiry's newest suggested reply, whatever its status."""
     return reply_service.current_suggestion(session, inquiry_id)
-
-
-def thread_replies(session: Session, thread_id: int) -> list["ThreadItem"]:
-    """The replies approved or sent in a conversation."""
-    from webapp.services.inquiry import ThreadItem
-
-    rows = session.execute(
-        select(Suggestion.status, Suggestion.sent_at, Suggestion.approved_at, Suggestion.approved_by,
-               Suggestion.subject, Suggestion.to_address, Suggestion.inquiry_id)
-        .join(Inquiry, Inquiry.id == Suggestion.inquiry_id).join(Message, Message.id == Inquiry.message_pk)
-        .where(Message.thread_id == thread_id, Suggestion.status.in_(_OUT), Suggestion.kind == "reply")
-        .order_by(Suggestion.id).limit(100)
-    ).all()
-    return [ThreadItem("out", sent or approved, f"{by or 'staff'} → {to}", subject, status, None)
-            for status, sent, approved, by, subject, to, _ in rows]
 
 
 @contextmanager
