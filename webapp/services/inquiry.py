@@ -20,13 +20,14 @@ from pipeline.store.models import (
     Label,
     Message,
     RawBlob,
+    Suggestion,
     User,
     utcnow,
 )
 from responders.service import SuggestionInfo
 from webapp.attachments import safe_content_type
 from webapp.highlight import entity_spans
-from webapp.services import replies
+from webapp.services import gate, replies
 from webapp.services.access import check_access
 from webapp.services.holds import HoldView, current_hold, take_hold
 from webapp.services.users import Actor
@@ -35,6 +36,7 @@ HEADER_BYTES = 64 * 1024
 THREAD_LIMIT = 100
 HISTORY_LIMIT = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_OUT = ("approved", "sent")  # statuses of a reply that left, or is leaving
 
 
 @dataclass(frozen=True)
@@ -165,6 +167,7 @@ class InquiryView:
     undoable: ActionView | None
     suggestion: SuggestionInfo | None
     thread_id: int = 0
+    actions: frozenset[str] = frozenset()  # the case actions the inquiry's state allows (``gate.offered``)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -214,8 +217,20 @@ def _thread(session: Session, message: Message, inquiry_id: int) -> tuple[Thread
                    other_id == inquiry_id)
         for sent, created, name, address, subject, other_id, state in rows
     ]
-    items.extend(replies.thread_replies(session, message.thread_id))
+    items.extend(_thread_replies(session, message.thread_id))
     return tuple(sorted(items, key=lambda item: item.at or _EPOCH))
+
+
+def _thread_replies(session: Session, thread_id: int) -> list[ThreadItem]:
+    rows = session.execute(
+        select(Suggestion.status, Suggestion.sent_at, Suggestion.approved_at, Suggestion.approved_by,
+               Suggestion.subject, Suggestion.to_address)
+        .join(Inquiry, Inquiry.id == Suggestion.inquiry_id).join(Message, Message.id == Inquiry.message_pk)
+        .where(Message.thread_id == thread_id, Suggestion.status.in_(_OUT), Suggestion.kind == "reply")
+        .order_by(Suggestion.id).limit(100)
+    ).all()
+    return [ThreadItem("out", sent or approved, f"{by or 'staff'} → {to}", subject, status, None)
+            for status, sent, approved, by, subject, to in rows]
 
 
 def _history(session: Session, inquiry_id: int) -> tuple[ActionView, ...]:
@@ -248,7 +263,8 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
         labels = session.scalars(select(Label).where(Label.inquiry_id == inquiry_id).order_by(Label.id)).all()
         history = _history(session, inquiry_id)
         last = history[0] if history and not history[0].undone else None
-        undoable = last if last is not None and case is not None and _may_undo(session, actor, last) else None
+        undoable = last if last is not None and case is not None and _may_undo(session, actor, last, inquiry.state) \
+            else None
         new_text = _cut(inquiry.new_text, max_text_chars)
         return InquiryView(
             id=inquiry.id, state=inquiry.state, case=_case_view(case) if case else None,
@@ -269,6 +285,7 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
             suggestion=replies.current_suggestion(session, inquiry_id), thread_id=message.thread_id,
+            actions=gate.offered(inquiry.state) if case is not None else frozenset(),
         )
 
 
@@ -279,6 +296,7 @@ def undoable_actions() -> frozenset[str]:
     return UNDOABLE
 
 
-def _may_undo(session: Session, actor: Actor, action: ActionView) -> bool:
+def _may_undo(session: Session, actor: Actor, action: ActionView, state: str) -> bool:
     row = session.get(CaseAction, action.id)
-    return row is not None and (row.user_id == actor.id or actor.is_admin) and row.action in undoable_actions()
+    return (row is not None and (row.user_id == actor.id or actor.is_admin) and row.action in undoable_actions()
+            and gate.undo_allowed(row.action, row.before, state))
