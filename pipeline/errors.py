@@ -7,6 +7,8 @@ at the boundary (``raise StorageError(...) from exc``).
 
 from __future__ import annotations
 
+from pipeline.store.quarantine import QuarantineReason
+
 
 class TriageError(Exception):
     """Base class of every error raised on purpose by triage."""
@@ -64,11 +66,36 @@ class ImapMessageError(ImapError):
 
 
 class ParseError(TriageError):
-    """Bytes could not be turned into a message; the message is quarantined."""
+    """Bytes could not be turned into a message; the message is quarantined under ``code``."""
+
+    def __init__(self, message: str, *, code: QuarantineReason) -> None:
+        self.code = code
+        super().__init__(message)
 
 
 class StorageError(TriageError):
-    """The database refused or failed an operation (locked, full, unreachable)."""
+    """The database refused or failed an operation (locked, full, unreachable).
+
+    A message that cannot be stored for such a reason is quarantined under ``code``.
+    """
+
+    code = QuarantineReason.STORAGE_FAILED
+
+
+class StorageConflictError(StorageError):
+    """A write collided with stored data (a unique, foreign-key or check constraint, a trigger).
+
+    Usually another writer stored the same rows first and trying again succeeds;
+    one that keeps failing is a refusal of that data.
+    """
+
+
+class StorageRefusedError(StorageError):
+    """The database refused the data of this operation (a value it cannot hold); other writes can go on."""
+
+
+class DatabaseUnavailableError(StorageError):
+    """The database cannot take the operation now (locked, full, unreachable, connection lost); nothing was written."""
 
 
 class IllegalTransition(TriageError):

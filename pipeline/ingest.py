@@ -2,9 +2,10 @@
 
 Parsing is pure and happens outside the transaction; each batch is stored in
 one transaction (all or nothing). A fingerprint seen before is a duplicate and
-only adds a sighting; bytes that cannot be parsed are quarantined with the
-reason. When another node stores the same message at the same moment, the
-batch is rolled back and tried again, and the second try sees it as a duplicate.
+only adds a sighting; bytes that cannot be parsed, or that the database
+refuses, are quarantined under a reason code with the error's message. When
+another node stores the same message at the same moment, the batch is rolled
+back and tried again, and the second try sees it as a duplicate.
 """
 
 from __future__ import annotations
@@ -15,18 +16,18 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.errors import ParseError, StorageError
+from pipeline.errors import DatabaseUnavailableError, ParseError, StorageConflictError, StorageError
 from pipeline.handoff import InquirySink, leave_new
 from pipeline.mail.model import ParsedMessage
 from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.mail.threads import find_case_tag
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
 from pipeline.store import repository as repo
-from pipeline.store.db import WRITE_OPTION, describe_db_error
+from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, Thread, utcnow
+from pipeline.store.quarantine import QuarantineReason
 
 log = logging.getLogger(__name__)
 
@@ -63,18 +64,19 @@ class IngestStats:
 class _Parsed:
     item: SourceItem
     parsed: ParsedMessage | None
-    error: ParseError | None
+    error: ParseError | StorageError | None
 
 
 @dataclass(frozen=True)
 class StoredOutcome:
-    """What happened to one item: ``stored``, ``duplicate`` or ``quarantined``."""
+    """What happened to one item: ``stored``, ``duplicate`` or ``quarantined`` (with its code and message)."""
 
     origin: Origin
     outcome: str
     message_pk: int | None = None
     inquiry_id: int | None = None
-    reason: str | None = None
+    reason: QuarantineReason | None = None
+    error: str | None = None
 
 
 def _parse(item: SourceItem, limits: ParseLimits) -> _Parsed:
@@ -85,13 +87,9 @@ def _parse(item: SourceItem, limits: ParseLimits) -> _Parsed:
 
 
 def _describe(exc: Exception) -> str:
-    if isinstance(exc, DBAPIError):
-        return describe_db_error(exc)
+    if isinstance(exc, StorageError):
+        return str(exc)
     return f"{type(exc).__name__}: {exc}"[:300]
-
-
-def _quarantine_reason(error: ParseError) -> str:
-    return str(error).split(":", 1)[0]
 
 
 class _ThreadResolver:
@@ -192,47 +190,57 @@ class Ingestor:
             self.sink(new_ids)
 
     def store_batch(self, items: list[SourceItem]) -> list[StoredOutcome]:
-        """Parse and store one batch in one transaction; return what happened to each item."""
+        """Parse and store one batch in one transaction; return what happened to each item.
+
+        Raises ``DatabaseUnavailableError`` when the database cannot be used (nothing of the batch is written);
+        a message the database refuses is quarantined under ``QuarantineReason.STORAGE_FAILED``.
+        """
         parsed = [_parse(item, self.limits) for item in items]
+        try:
+            return self._store_retrying(parsed)
+        except DatabaseUnavailableError:
+            raise
+        except Exception as exc:  # one bad message must never stop the rest: isolate it
+            if len(parsed) == 1:
+                return [self._quarantine_storage_failure(parsed[0], exc)]
+            log.warning("batch refused (%s); storing one by one", _describe(exc))
+            return [outcome for one in parsed for outcome in self._store_one_isolated(one)]
+
+    def _store_retrying(self, batch: list[_Parsed]) -> list[StoredOutcome]:
         for attempt in range(_MAX_RETRIES):
             try:
-                return self._store(parsed)
-            except IntegrityError:
-                # Another writer stored some of these first; a new try sees them as duplicates.
-                log.debug("concurrent insert, retrying batch (attempt %d)", attempt + 1)
-                continue
-            except OperationalError as exc:
-                raise StorageError(describe_db_error(exc)) from exc
-            except Exception as exc:  # one bad message must never stop the rest: isolate it
-                if len(parsed) == 1:
-                    return [self._quarantine_storage_failure(parsed[0], exc)]
-                log.warning("batch refused (%s); storing one by one", _describe(exc))
-                return [outcome for one in parsed for outcome in self._store_one_isolated(one)]
-        raise StorageError("the batch kept conflicting with concurrent writers; try again")
+                return self._store(batch)
+            except StorageConflictError as exc:
+                # Usually another writer stored some of these first; a new try sees them as duplicates.
+                # A conflict that outlasts the retries is the database refusing this data.
+                if attempt == _MAX_RETRIES - 1:
+                    raise
+                log.debug("write conflict (%s), retrying batch (attempt %d)", exc, attempt + 1)
+        raise AssertionError("unreachable")
 
     def _store_one_isolated(self, one: _Parsed) -> list[StoredOutcome]:
         try:
-            return self._store([one])
-        except OperationalError as exc:
-            raise StorageError(describe_db_error(exc)) from exc
-        except IntegrityError:
-            return self._store([one])
-        except Exception as exc:  # quarantined with the reason instead of crashing the run
+            return self._store_retrying([one])
+        except DatabaseUnavailableError:
+            raise
+        except Exception as exc:  # quarantined under the storage code instead of crashing the run
             return [self._quarantine_storage_failure(one, exc)]
 
     def _quarantine_storage_failure(self, one: _Parsed, exc: Exception) -> StoredOutcome:
-        log.exception("cannot store %s", one.item.origin.source)
-        error = ParseError(f"storage refused: {_describe(exc)}")
-        return self._store([_Parsed(one.item, None, error)])[0]
+        if isinstance(exc, StorageError):
+            log.error("cannot store %s: %s", one.item.origin.source, exc)
+            error = StorageError(f"the database refused to store the message: {exc}")
+        else:  # not a database error: a defect, logged with its traceback
+            log.exception("cannot store %s", one.item.origin.source)
+            error = StorageError(f"storing the message failed: {_describe(exc)}")
+        try:
+            return self._store_retrying([_Parsed(one.item, None, error)])[0]
+        except StorageError as again:
+            raise type(again)(f"cannot store {one.item.origin.source} ({error}) nor quarantine it: {again}") from again
 
     def _store(self, batch: list[_Parsed]) -> list[StoredOutcome]:
-        session = self.session_factory()
-        try:
-            with session.begin():
-                session.connection(execution_options={WRITE_OPTION: True})
-                return self._write(session, batch)
-        finally:
-            session.close()
+        with unit_of_work(self.session_factory) as session:
+            return self._write(session, batch)
 
     def _write(self, session: Session, batch: list[_Parsed]) -> list[StoredOutcome]:
         good = [p.parsed for p in batch if p.parsed is not None]
@@ -269,12 +277,12 @@ class Ingestor:
             parsed = one.parsed
             if parsed is None:
                 assert one.error is not None
-                reason = _quarantine_reason(one.error)
-                outcomes.append(StoredOutcome(origin, "quarantined", reason=reason))
+                code, error = one.error.code, str(one.error)
+                outcomes.append(StoredOutcome(origin, "quarantined", reason=code, error=error))
                 sha = raw_hashes[id(one)]
                 if sha in new_blobs or repo.quarantine_exists(session, sha, origin.source) is None:
-                    record = repo.add_quarantine(session, sha, origin, reason, str(one.error))
-                    quarantined_now.append((len(outcomes) - 1, record, str(one.error)))
+                    record = repo.add_quarantine(session, sha, origin, code, error)
+                    quarantined_now.append((len(outcomes) - 1, record, error))
                 continue
             if parsed.fingerprint in known:
                 pk = known[parsed.fingerprint]
@@ -318,6 +326,7 @@ class Ingestor:
             repo.record_event(session, "seen_again", message_pk=message.id, details=repo.origin_details(origin))
         for index, record, error in quarantined_now:
             details = repo.origin_details(outcomes[index].origin)
+            details["code"] = record.reason
             details["reason"] = error
             repo.record_event(session, "quarantined", quarantine_id=record.id, to_state="quarantined", details=details)
         return outcomes
@@ -326,13 +335,13 @@ class Ingestor:
 def retry_quarantined(ingestor: Ingestor, ids: Sequence[int] | None = None) -> IngestStats:
     """Parse quarantined bytes again (after a parser fix or a raised limit); release what now stores."""
     stats = IngestStats()
-    with ingestor.session_factory() as session:
+    with read_session(ingestor.session_factory) as session:
         query = select(QuarantineRecord.id).where(QuarantineRecord.released_at.is_(None)).order_by(QuarantineRecord.id)
         if ids:
             query = query.where(QuarantineRecord.id.in_(list(ids)))
         record_ids = list(session.scalars(query))
     for record_id in record_ids:
-        with ingestor.session_factory() as session:
+        with read_session(ingestor.session_factory) as session:
             record = session.get(QuarantineRecord, record_id)
             assert record is not None
             blob = session.get(RawBlob, record.raw_sha256)
@@ -342,8 +351,7 @@ def retry_quarantined(ingestor: Ingestor, ids: Sequence[int] | None = None) -> I
         ingestor.count_outcomes([outcome], stats)
         if outcome.outcome == "quarantined":
             continue
-        with ingestor.session_factory.begin() as session:
-            session.connection(execution_options={WRITE_OPTION: True})
+        with unit_of_work(ingestor.session_factory) as session:
             session.execute(
                 update(QuarantineRecord).where(QuarantineRecord.id == record_id).values(released_at=utcnow())
             )

@@ -30,6 +30,7 @@ from pipeline.ingest import IngestStats, Ingestor, StoredOutcome
 from pipeline.sources.base import MailFolderConnection, Origin, SourceItem
 from pipeline.sources.imap import imap_source
 from pipeline.store import sync_state
+from pipeline.store.quarantine import QuarantineReason
 from pipeline.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ class _Pending:
 
     uids: list[int]
     future: Future[tuple[IngestStats, list[int]]]
-    unfetchable: dict[int, str]
+    unfetchable: dict[int, tuple[QuarantineReason, str]]
     fetched_at: datetime
 
 
@@ -270,17 +271,18 @@ class MailboxSync:
                       folder=folder, uidvalidity=uidvalidity, uid=uid, fetched_at=fetched_at)
 
     def _fetch(self, connection: MailFolderConnection, folder: str, uidvalidity: int,
-               uids: list[int]) -> tuple[dict[int, bytes | None], dict[int, str]]:
-        unfetchable: dict[int, str] = {}
+               uids: list[int]) -> tuple[dict[int, bytes | None], dict[int, tuple[QuarantineReason, str]]]:
+        unfetchable: dict[int, tuple[QuarantineReason, str]] = {}
         if len(uids) == 1:
             tries = self.failures.given_up(folder, uidvalidity, uids[0])
             if tries:
-                return {}, {uids[0]: f"fetching this message broke the connection {tries} times; given up"}
+                return {}, {uids[0]: (QuarantineReason.FETCH_BREAKS_CONNECTION,
+                                      f"fetching this message broke the connection {tries} times; given up")}
         try:
             return connection.fetch_bodies(folder, uids), unfetchable
         except ImapMessageError as exc:
             if len(uids) == 1:
-                return {}, {uids[0]: exc.reason}
+                return {}, {uids[0]: (QuarantineReason.FETCH_REFUSED, exc.reason)}
             log.warning("%s; fetching the batch one message at a time", exc)
         except ImapError:
             self.failures.note(folder, uidvalidity, uids)
@@ -290,7 +292,7 @@ class MailboxSync:
             try:
                 bodies.update(connection.fetch_bodies(folder, [uid]))
             except ImapMessageError as exc:
-                unfetchable[uid] = exc.reason
+                unfetchable[uid] = (QuarantineReason.FETCH_REFUSED, exc.reason)
             except ImapError:
                 self.failures.note(folder, uidvalidity, [uid])
                 raise
@@ -310,7 +312,7 @@ class MailboxSync:
         bodies, unfetchable = self._fetch(run.connection, run.folder, run.uidvalidity, uids)
         for uid, body in bodies.items():
             if body is None:
-                unfetchable[uid] = "the server sent no body for the message"
+                unfetchable[uid] = (QuarantineReason.FETCH_NO_BODY, "the server sent no body for the message")
         items = [SourceItem(self._origin(run.folder, run.uidvalidity, uid, fetched_at), body)
                  for uid in uids if (body := bodies.get(uid)) is not None]
         run.inflight.append(_Pending(uids, run.pool.submit(self._ingest, items), unfetchable, fetched_at))
@@ -323,13 +325,13 @@ class MailboxSync:
             run.failed = True
             raise
         run.stats.add(stats)
-        for uid, reason in pending.unfetchable.items():
+        for uid, (code, reason) in pending.unfetchable.items():
             error = ImapMessageError(f"cannot fetch the message: {reason}; quarantined without bytes",
                                      mailbox=self.name, folder=run.folder, uid=uid)
             log.error("%s", error)
             sync_state.record_unfetchable(self.session_factory,
                                           self._origin(run.folder, run.uidvalidity, uid, pending.fetched_at),
-                                          str(error))
+                                          code, str(error))
             run.stats.seen += 1
             run.stats.quarantined += 1
         self.failures.forget(run.folder, run.uidvalidity, pending.uids)

@@ -13,13 +13,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.errors import ConfigError, ReplyError, StaleSuggestionError, StorageError, TriageError
+from pipeline.errors import ConfigError, IllegalTransition, ReplyError, StaleSuggestionError, StorageError, TriageError
 from webapp.api import inquiries as api_inquiries
 from webapp.api import queues as api_queues
 from webapp.api import session as api_session
 from webapp.auth import csrf_guard
 from webapp.context import WebContext
-from webapp.errors import NotAuthenticated, WebError
+from webapp.errors import NotAuthenticated, WebError, refused_move
 from webapp.rendering import make_environment, render
 from webapp.routes import (
     admin_queues,
@@ -60,6 +60,12 @@ async def _web_error(request: Request, exc: Exception) -> Response:
         return RedirectResponse(f"/login?next={quote(target, safe='/')}", status_code=303)
     status = exc.status if isinstance(exc, WebError) else 400
     return _error(request, status, str(exc))
+
+
+async def _illegal_transition(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IllegalTransition)
+    refused = refused_move(exc)
+    return _error(request, refused.status, str(refused))
 
 
 async def _reply_error(request: Request, exc: Exception) -> Response:
@@ -123,6 +129,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(WebError, _web_error)
     app.add_exception_handler(ReplyError, _reply_error)
+    app.add_exception_handler(IllegalTransition, _illegal_transition)
     app.add_exception_handler(ConfigError, _triage_error)
     app.add_exception_handler(TriageError, _triage_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.errors import TriageError
+from pipeline.errors import IllegalTransition, TriageError
 
 
 class WebError(TriageError):
@@ -51,3 +51,8 @@ class TooLarge(WebError):
     """The request body is larger than the configured limit."""
 
     status = 413
+
+
+def refused_move(exc: IllegalTransition) -> Conflict:
+    """The 409 for an action the inquiry's state does not allow (the state machine refused it; nothing was done)."""
+    return Conflict(f"not allowed now: {exc}; nothing was changed or sent (reload the case to see what it allows)")

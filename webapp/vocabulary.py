@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from classifiers.taxonomy import Taxonomy
+from pipeline.store.lifecycle import InquiryState
 
 LANGUAGE_CODE = re.compile(r"^(?:[a-z]{2,3}(?:-[a-z]{2,4})?)$")
 # The inquiry states a filter may name (the pipeline's state machine).
-STATES = ("new", "triaged", "routed", "suggested", "edited", "approved", "sent", "handled", "discarded")
+STATES = tuple(state.value for state in InquiryState)
 
 
 @dataclass(frozen=True)

@@ -172,15 +172,19 @@ def quarantine() -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000))
 @pass_state
 def quarantine_list(state: CliState, limit: int) -> None:
-    """List quarantined items with their reasons."""
+    """List quarantined items: reason code, source, and the error's message."""
     from pipeline.store import repository as repo
+    from pipeline.store.db import read_session
+    from pipeline.store.quarantine import QuarantineReason
 
     runtime = state.runtime()
-    with runtime.session_factory() as session:
+    with read_session(runtime.session_factory) as session:
         rows = repo.open_quarantine(session, limit=limit)
+    known = {code.value for code in QuarantineReason}
     for row in rows:
-        click.echo(f"#{row.id:<5} {row.reason:<28} {row.source}")
-        click.echo(f"       {row.error[:200]}")
+        message = row.error or (QuarantineReason(row.reason).description if row.reason in known else "")
+        click.echo(f"#{row.id:<5} {row.reason:<24} {row.source}")
+        click.echo(f"       {message[:200]}")
     click.echo(f"{len(rows)} quarantined item(s) shown")
 
 

@@ -3,8 +3,8 @@
 Python's email package with ``policy.default`` does the MIME work; some real
 headers make it raise only when they are read, so every header read falls back
 to ``compat32`` and a whole message that still fails is parsed again under
-``compat32``. Bytes that are not mail raise ``ParseError`` (the caller
-quarantines them with the reason).
+``compat32``. Bytes that are not mail raise ``ParseError`` carrying a quarantine reason code
+(the caller quarantines them under it).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pipeline.mail.automation import detect_automation
 from pipeline.mail.model import Address, Attachment, ParsedMessage, ReplyParts
 from pipeline.mail.quotes import split_reply
 from pipeline.mail.text import clean_text, decode_bytes, html_to_text
+from pipeline.store.quarantine import QuarantineReason
 from pipeline.mail.threads import normalise_subject, parse_message_ids, thread_key
 
 
@@ -63,19 +64,22 @@ def _strip_mbox_line(raw: bytes) -> bytes:
 def _check_looks_like_mail(raw: bytes) -> None:
     """Raise ParseError unless ``raw`` starts with an RFC 5322 header block."""
     if not raw.strip():
-        raise ParseError("empty message: the file holds no bytes")
+        raise ParseError("empty message: the file holds no bytes", code=QuarantineReason.EMPTY)
     head = _BODY_SPLIT.split(raw[:65536], maxsplit=1)[0]
     if head.count(b"\x00") > max(2, len(head) // 100):
-        raise ParseError("not an email message: binary data (NUL bytes) in the header block")
+        raise ParseError("not an email message: binary data (NUL bytes) in the header block",
+                         code=QuarantineReason.UNREADABLE_BYTES)
     lines = head.splitlines()
     first = next((line for line in lines if line.strip()), b"")
     if not _HEADER_LINE.match(first):
         if b"\x00" in raw[:1024]:
-            raise ParseError("not an email message: binary data, no header block")
-        raise ParseError("not an email message: the first line is not a header (Name: value)")
+            raise ParseError("not an email message: binary data, no header block", code=QuarantineReason.UNREADABLE_BYTES)
+        raise ParseError("not an email message: the first line is not a header (Name: value)",
+                         code=QuarantineReason.NOT_EMAIL)
     names = {m.group(1).lower() for line in lines if (m := _HEADER_LINE.match(line))}
     if not names & _KNOWN_HEADERS:
-        raise ParseError("not an email message: none of From, To, Subject, Date, Message-ID among its headers")
+        raise ParseError("not an email message: none of From, To, Subject, Date, Message-ID among its headers",
+                         code=QuarantineReason.NOT_EMAIL)
 
 
 def fingerprint(raw: bytes, message_id: str | None, essentials: list[str]) -> str:
@@ -378,19 +382,21 @@ def parse_message(raw: bytes, limits: ParseLimits | None = None) -> ParsedMessag
     """Parse one message; raise ``ParseError`` with the reason when it cannot be used."""
     limits = limits or ParseLimits()
     if len(raw) > limits.max_message_bytes:
-        raise ParseError(f"message too large: {len(raw)} bytes, the limit is {limits.max_message_bytes}")
+        raise ParseError(f"message too large: {len(raw)} bytes, the limit is {limits.max_message_bytes}",
+                         code=QuarantineReason.TOO_LARGE)
     original_sha256 = hashlib.sha256(raw).hexdigest()
     raw = _strip_mbox_line(raw.removeprefix(b"\xef\xbb\xbf"))
     _check_looks_like_mail(raw)
     try:
         return _parse_with(raw, original_sha256, _DEFAULT_POLICY, limits)
     except RecursionError as exc:
-        raise ParseError("message nested too deeply to parse") from exc
+        raise ParseError("message nested too deeply to parse", code=QuarantineReason.TOO_DEEPLY_NESTED) from exc
     except Exception as first:  # the stdlib's failures on broken MIME are not one type
         try:
             return _parse_with(raw, original_sha256, email_policy.compat32, limits)
         except Exception as exc:
-            raise ParseError(f"cannot parse message: {type(first).__name__}: {first}"[:500]) from exc
+            raise ParseError(f"cannot parse message: {type(first).__name__}: {first}"[:500],
+                             code=QuarantineReason.UNPARSEABLE_MIME) from exc
 
 
 def parse_limits_for(ingest: IngestSettings) -> ParseLimits:

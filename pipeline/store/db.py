@@ -14,11 +14,25 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import DatabaseSettings
-from pipeline.errors import StorageError
+from pipeline.errors import (
+    DatabaseUnavailableError,
+    StorageConflictError,
+    StorageError,
+    StorageRefusedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +55,33 @@ def describe_db_error(exc: BaseException) -> str:
     if "connection refused" in lowered or "could not connect" in lowered or "connection failed" in lowered:
         return f"cannot connect to the database server ({message})"
     return message
+
+
+# PostgreSQL's serialization failure and deadlock: the other transaction won, trying again succeeds.
+_CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
+
+
+def translate_db_error(exc: BaseException) -> StorageError:
+    """The project's error for a database library's error, with a one-line human message.
+
+    A conflict with stored data or another writer is ``StorageConflictError``, a
+    value the database cannot hold ``StorageRefusedError``, a database that cannot
+    be used now (locked, full, unreachable) ``DatabaseUnavailableError``; anything
+    else is a plain ``StorageError``.
+    """
+    if isinstance(exc, StorageError):
+        return exc
+    message = describe_db_error(exc)
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(exc, IntegrityError) or sqlstate in _CONFLICT_SQLSTATES:
+        return StorageConflictError(f"the database refused a write that conflicts with stored data: {message}")
+    if isinstance(exc, DataError):
+        return StorageRefusedError(f"the database refused a value: {message}")
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError)) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        return DatabaseUnavailableError(message)
+    return StorageError(f"the database failed the operation: {message}")
 
 
 def create_db_engine(settings: DatabaseSettings) -> Engine:
@@ -100,14 +141,29 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session in one writing transaction: committed at the end, rolled back on any error."""
+    """A session in one writing transaction: committed at the end, rolled back on any error.
+
+    Database errors leave it as ``StorageError`` (see ``translate_db_error``).
+    """
     session = factory()
     try:
         with session.begin():
             session.connection(execution_options={WRITE_OPTION: True})
             yield session
-    except OperationalError as exc:
-        raise StorageError(describe_db_error(exc)) from exc
+    except (DBAPIError, PoolTimeoutError) as exc:
+        raise translate_db_error(exc) from exc
+    finally:
+        session.close()
+
+
+@contextmanager
+def read_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session for reading; database errors leave it as ``StorageError`` (see ``translate_db_error``)."""
+    session = factory()
+    try:
+        yield session
+    except (DBAPIError, PoolTimeoutError) as exc:
+        raise translate_db_error(exc) from exc
     finally:
         session.close()
 
@@ -155,7 +211,9 @@ def ensure_schema(engine: Engine) -> None:
     """Bring the database to the newest schema when it is behind (a no-op when current)."""
     try:
         current = current_revision(engine)
-    except (DBAPIError, SQLAlchemyError) as exc:
+    except (DBAPIError, PoolTimeoutError) as exc:
+        raise translate_db_error(exc) from exc
+    except SQLAlchemyError as exc:
         raise StorageError(describe_db_error(exc)) from exc
     if current != head_revision():
         log.info("migrating database from %s to %s", current or "empty", head_revision())

@@ -23,6 +23,7 @@ from pipeline.store.models import (
     Thread,
     utcnow,
 )
+from pipeline.store.quarantine import QuarantineReason
 
 from pipeline.store.lifecycle import InquiryState
 
@@ -236,10 +237,12 @@ def quarantine_exists(session: Session, raw_sha256: str, source: str) -> int | N
     )
 
 
-def add_quarantine(session: Session, raw_sha256: str, origin: Origin, reason: str, error: str) -> QuarantineRecord:
-    """Keep bytes that could not be stored as a message, with the reason."""
+def add_quarantine(
+    session: Session, raw_sha256: str, origin: Origin, code: QuarantineReason, error: str
+) -> QuarantineRecord:
+    """Keep bytes that could not be stored as a message, under a reason code and with the error's message."""
     record = QuarantineRecord(
-        raw_sha256=raw_sha256, source=origin.source[:1000], kind=origin.kind, reason=reason[:200], error=error
+        raw_sha256=raw_sha256, source=origin.source[:1000], kind=origin.kind, reason=str(code), error=error
     )
     session.add(record)
     return record

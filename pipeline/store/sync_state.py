@@ -12,19 +12,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.errors import StorageError
+from pipeline.errors import StorageConflictError, StorageError
 from pipeline.sources.base import Origin
 from pipeline.store import repository as repo
-from pipeline.store.db import unit_of_work
+from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import FolderSyncState, Mailbox, RawBlob, utcnow
+from pipeline.store.quarantine import QuarantineReason
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_AUTH_FAILED = "auth_failed"
-REASON_UNFETCHABLE = "imap fetch failed"
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ def ensure_mailbox(factory: sessionmaker[Session], name: str, host: str, user: s
                     row.host, row.user = host, user
                 session.flush()
                 return int(row.id)
-        except IntegrityError:  # another node created it at the same moment
+        except StorageConflictError:  # another node created it at the same moment
             continue
     raise StorageError(f"cannot create the mailbox row for {name!r}")
 
@@ -88,7 +87,7 @@ def _folder_row(session: Session, mailbox_id: int, folder: str) -> FolderSyncSta
 
 def load_progress(factory: sessionmaker[Session], mailbox_id: int, folder: str) -> FolderProgress | None:
     """The stored progress of a folder, or None when it was never synced."""
-    with factory() as session:
+    with read_session(factory) as session:
         row = _folder_row(session, mailbox_id, folder)
         return None if row is None else FolderProgress(row.uidvalidity, int(row.last_uid or 0))
 
@@ -110,7 +109,7 @@ def start_over(factory: sessionmaker[Session], mailbox_id: int, folder: str, uid
                 row.uidvalidity = uidvalidity
                 row.last_uid = 0
                 return
-        except IntegrityError:
+        except StorageConflictError:
             continue
     raise StorageError(f"cannot record the sync state of folder {folder!r}")
 
@@ -162,8 +161,8 @@ def mailbox_failed(factory: sessionmaker[Session], mailbox_id: int, error: str, 
                 row.alert = error[:2000]
 
 
-def record_unfetchable(factory: sessionmaker[Session], origin: Origin, error: str) -> bool:
-    """Quarantine a message the server would not hand over (no bytes), so it is listed, not lost.
+def record_unfetchable(factory: sessionmaker[Session], origin: Origin, code: QuarantineReason, error: str) -> bool:
+    """Quarantine a message the server would not hand over (no bytes) under ``code``, so it is listed, not lost.
 
     Returns False when that message was already recorded.
     """
@@ -174,9 +173,10 @@ def record_unfetchable(factory: sessionmaker[Session], origin: Origin, error: st
         if session.get(RawBlob, empty) is None:
             repo.add_blob(session, empty, b"")
             session.flush()
-        record = repo.add_quarantine(session, empty, origin, REASON_UNFETCHABLE, error)
+        record = repo.add_quarantine(session, empty, origin, code, error)
         session.flush()
         details = repo.origin_details(origin)
+        details["code"] = str(code)
         details["reason"] = error
         repo.record_event(session, "quarantined", quarantine_id=record.id, to_state="quarantined", details=details)
         return True
@@ -184,7 +184,7 @@ def record_unfetchable(factory: sessionmaker[Session], origin: Origin, error: st
 
 def mailbox_reports(factory: sessionmaker[Session]) -> list[MailboxReport]:
     """Every known mailbox with its folders, by name."""
-    with factory() as session:
+    with read_session(factory) as session:
         boxes = session.scalars(select(Mailbox).order_by(Mailbox.name)).all()
         folders = session.scalars(select(FolderSyncState).order_by(FolderSyncState.folder)).all()
     by_box: dict[int, list[FolderReport]] = {}

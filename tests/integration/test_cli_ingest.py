@@ -81,6 +81,7 @@ def test_not_mail_is_quarantined_and_listed(tmp_path: Path) -> None:
     assert last_json(result) == {"seen": 2, "stored": 1, "duplicates": 0, "quarantined": 1}
     listing = run(["quarantine", "list"], tmp_path)
     assert "not an email message" in listing.stdout and "photo.eml" in listing.stdout
+    assert listing.stdout.split()[1] == "unreadable_bytes"  # the code, beside the message
 
 
 def test_missing_path_is_one_clear_line_and_nothing_written(tmp_path: Path) -> None:

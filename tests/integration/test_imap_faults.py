@@ -15,6 +15,7 @@ from sqlalchemy import select
 from pipeline.daemon import enabled_mailboxes, run_once
 from pipeline.errors import ImapAuthError
 from pipeline.store.models import QuarantineRecord
+from pipeline.store.quarantine import QuarantineReason
 from pipeline.store.sync_state import mailbox_reports
 from pipeline.handoff import leave_new
 from pipeline.worker import AccountSlots, MailboxWorker
@@ -191,7 +192,7 @@ def test_a_message_the_server_cannot_deliver_never_blocks_the_folder(dovecot: Do
         assert stored_count(runtime) == 4
         with runtime.session_factory() as session:
             record = session.scalars(select(QuarantineRecord)).one()
-        assert record.reason == "imap fetch failed" and ";UID=2" in record.source
+        assert record.reason == QuarantineReason.FETCH_BREAKS_CONNECTION and ";UID=2" in record.source
         assert "given up" in record.error
         assert worker.sync_once().stats.seen == 0
     finally:

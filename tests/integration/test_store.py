@@ -16,6 +16,7 @@ from pipeline.sources.base import Origin, SourceItem
 from pipeline.store import repository as repo
 from pipeline.store.db import _alembic_config, current_revision, head_revision
 from pipeline.store.models import AuditEvent, Inquiry, Message, QuarantineRecord, RawBlob, Sighting, Thread
+from pipeline.store.quarantine import QuarantineReason
 from tests.support.mail import make_message
 
 
@@ -102,7 +103,7 @@ def test_unusable_bytes_are_quarantined_with_reason_and_kept(runtime: Runtime) -
     assert again.quarantined == 1
     with runtime.session_factory() as session:
         record = session.scalars(select(QuarantineRecord)).one()
-        assert record.reason == "not an email message" and "binary" in record.error
+        assert record.reason == QuarantineReason.UNREADABLE_BYTES and "not an email message: binary" in record.error
         assert session.get(RawBlob, record.raw_sha256).data == junk
         assert session.scalar(select(func.count()).where(AuditEvent.event == "quarantined")) == 1
 
@@ -179,7 +180,7 @@ def test_real_world_corpus_is_stored_or_quarantined_none_lost(runtime: Runtime, 
         kept = set(session.scalars(select(RawBlob.sha256)))
     assert {Path(s).name for s in reasons} == {
         "cpython__msg_19.txt.eml", "mime4j__malformedHeaderStartsBody-noheader.msg.eml", "spamassassin__bsmtp.eml"}
-    assert all(r == "not an email message" for r in reasons.values())
+    assert all(r == QuarantineReason.NOT_EMAIL for r in reasons.values())
     import hashlib
 
     for path in real_mail_files:  # every file's exact bytes are kept, stored or quarantined
@@ -219,3 +220,157 @@ def test_reply_finds_its_case_by_references_then_by_case_tag(runtime: Runtime) -
         threads = dict(session.execute(select(Message.message_id, Message.thread_id)).all())
     assert threads["q1@client"] == threads["f1@client"] == threads["a1@client"]
     assert threads["o1@client"] != threads["q1@client"]
+
+
+def _refuse_subject(runtime: Runtime, subject: str) -> None:
+    """Make the database itself refuse any message with this subject (SQLite: a constraint, PostgreSQL: a bad value)."""
+    with runtime.engine.begin() as connection:
+        if runtime.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                f"CREATE TRIGGER refuse_poison BEFORE INSERT ON messages WHEN NEW.subject = '{subject}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by the test policy'); END")
+        else:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.subject = '{subject}' THEN "
+                "RAISE EXCEPTION 'refused by the test policy' USING ERRCODE = '22023'; END IF; "
+                "RETURN NEW; END; $$ LANGUAGE plpgsql")
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION refuse_poison()")
+
+
+def test_a_message_the_database_refuses_is_quarantined_with_the_storage_code(runtime: Runtime) -> None:
+    _refuse_subject(runtime, "poison")
+    ingestor = Ingestor(runtime.session_factory)
+    outcomes = ingestor.store_batch([
+        item(make_message("first", message_id="<a@x>"), "/a"),
+        item(make_message("refused", subject="poison", message_id="<p@x>"), "/poison"),
+        item(make_message("third", message_id="<c@x>"), "/c"),
+    ])
+    assert [o.outcome for o in outcomes] == ["stored", "quarantined", "stored"]
+    refused = outcomes[1]
+    assert refused.reason is QuarantineReason.STORAGE_FAILED
+    assert refused.error is not None and "refused by the test policy" in refused.error
+    with runtime.session_factory() as session:
+        record = session.scalars(select(QuarantineRecord)).one()
+        event = session.scalars(select(AuditEvent).where(AuditEvent.event == "quarantined")).one()
+    assert (record.reason, record.source) == ("storage_failed", "/poison")
+    assert record.error.startswith("the database refused to store the message") and "test policy" in record.error
+    assert event.details["code"] == "storage_failed" and "test policy" in event.details["reason"]
+    # Seen again it stays one quarantine record; once the database accepts it, a retry stores it.
+    again = ingestor.ingest([item(make_message("refused", subject="poison", message_id="<p@x>"), "/poison")])
+    assert again.as_json() == {"seen": 1, "stored": 0, "duplicates": 0, "quarantined": 1}
+    assert count(runtime, QuarantineRecord) == 1
+    with runtime.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TRIGGER refuse_poison" + ("" if runtime.engine.dialect.name == "sqlite"
+                                                                   else " ON messages"))
+    from pipeline.ingest import retry_quarantined
+
+    assert retry_quarantined(ingestor).as_json() == {"seen": 1, "stored": 1, "duplicates": 0, "quarantined": 0}
+
+
+def _cap_writes(runtime: Runtime) -> None:
+    """SQLite: cap the file just above its size (full); PostgreSQL: hold a lock past a short lock timeout."""
+    from sqlalchemy import event
+
+    engine = runtime.engine
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            pages = connection.exec_driver_sql("PRAGMA page_count").scalar()
+    engine.dispose()  # the pooled connections were made without the listener below
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def cap(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute(f"PRAGMA max_page_count = {int(pages or 0) + 20}")
+    else:
+        @event.listens_for(engine, "connect")
+        def short_lock_wait(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.execute("SET lock_timeout = '300ms'")
+            dbapi_connection.commit()
+
+
+def test_a_database_that_cannot_take_the_batch_stops_the_run_with_a_storage_error(runtime: Runtime) -> None:
+    from pipeline.errors import DatabaseUnavailableError, ParseError, StorageError
+
+    _cap_writes(runtime)
+    big = [item(make_message("x" * 200_000 + f" {n}", message_id=f"<big{n}@x>"), f"/big{n}") for n in range(3)]
+    holder = None
+    if runtime.engine.dialect.name == "postgresql":
+        holder = runtime.engine.connect()
+        holder.exec_driver_sql("LOCK TABLE raw_blobs IN ACCESS EXCLUSIVE MODE")
+    try:
+        with pytest.raises(DatabaseUnavailableError) as raised:
+            Ingestor(runtime.session_factory).ingest(big)
+    finally:
+        if holder is not None:
+            holder.rollback()
+            holder.close()
+    error = raised.value
+    assert isinstance(error, StorageError) and not isinstance(error, ParseError)
+    assert error.code is QuarantineReason.STORAGE_FAILED
+    assert ("full" if runtime.engine.dialect.name == "sqlite" else "lock") in str(error)
+    assert count(runtime, Message) == 0 and count(runtime, QuarantineRecord) == 0 and count(runtime, RawBlob) == 0
+
+
+def test_unit_of_work_translates_database_errors(runtime: Runtime) -> None:
+    from pipeline.errors import StorageConflictError
+    from pipeline.store.db import unit_of_work
+    from pipeline.store.models import Mailbox
+
+    with unit_of_work(runtime.session_factory) as session:
+        session.add(Mailbox(name="desk", host="h", user="u", status="ok"))
+    with pytest.raises(StorageConflictError, match="conflicts with stored data"):
+        with unit_of_work(runtime.session_factory) as session:
+            session.add(Mailbox(name="desk", host="h", user="u", status="ok"))
+    assert count(runtime, Mailbox) == 1
+
+
+_OLD_REASONS = [  # (reason, error) as revision 0004 stored them, and the code each becomes
+    ("not an email message", "not an email message: binary data, no header block", "unreadable_bytes"),
+    ("not an email message", "not an email message: the first line is not a header (Name: value)", "not_email"),
+    ("empty message", "empty message: the file holds no bytes", "empty"),
+    ("message too large", "message too large: 5120 bytes, the limit is 2048", "too_large"),
+    ("message nested too deeply to parse", "message nested too deeply to parse", "too_deeply_nested"),
+    ("cannot parse message", "cannot parse message: HeaderParseError: x", "unparseable_mime"),
+    ("storage refused", "storage refused: DataError: value too long", "storage_failed"),
+    ("imap fetch failed", "UID 2: cannot fetch the message: fetching this message broke the connection 3 times; "
+     "given up; quarantined without bytes", "fetch_breaks_connection"),
+    ("imap fetch failed", "UID 3: cannot fetch the message: NO refused; quarantined without bytes", "fetch_refused"),
+    ("imap fetch failed", "UID 4: cannot fetch the message: the server sent no body for the message; "
+     "quarantined without bytes", "fetch_no_body"),
+    ("a reason from a patched build", "who knows", "unknown"),
+]
+
+
+def test_migration_maps_old_quarantine_reasons_to_codes_and_back(runtime: Runtime) -> None:
+    from alembic import command
+
+    config = _alembic_config(runtime.engine)
+    command.downgrade(config, "0004")
+    with runtime.engine.begin() as connection:
+        connection.execute(text("INSERT INTO raw_blobs (sha256, size, data, created_at) "
+                                "VALUES ('e3b0', 0, :data, CURRENT_TIMESTAMP)"), {"data": b""})
+        for n, (reason, error, _code) in enumerate(_OLD_REASONS):
+            connection.execute(text(
+                "INSERT INTO quarantine (raw_sha256, source, kind, reason, error, created_at) "
+                "VALUES ('e3b0', :source, 'file', :reason, :error, CURRENT_TIMESTAMP)"),
+                {"source": f"/q/{n}", "reason": reason, "error": error})
+
+    def reasons() -> dict[str, tuple[str, str]]:
+        with runtime.engine.connect() as connection:
+            rows = connection.execute(text("SELECT source, reason, error FROM quarantine")).all()
+        return {source: (reason, error) for source, reason, error in rows}
+
+    command.upgrade(config, "head")
+    after = reasons()
+    assert {source: reason for source, (reason, _) in after.items()} == {
+        f"/q/{n}": code for n, (_r, _e, code) in enumerate(_OLD_REASONS)}
+    assert [after[f"/q/{n}"][1] for n in range(len(_OLD_REASONS))] == [e for _r, e, _c in _OLD_REASONS]
+    assert all(reason in {c.value for c in QuarantineReason} for reason, _ in after.values())
+
+    command.downgrade(config, "0004")  # back to the text reasons, best effort (unknown stays unknown)
+    before = reasons()
+    assert [before[f"/q/{n}"][0] for n in range(len(_OLD_REASONS))] == (
+        [r for r, _e, _c in _OLD_REASONS[:-1]] + ["unknown"])
+    command.upgrade(config, "head")
+    assert reasons() == after

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.errors import ParseError
 from pipeline.mail import ParseLimits, parse_message
+from pipeline.store.quarantine import QuarantineReason
 from tests.support.mail import make_message
 
 
@@ -238,24 +239,26 @@ def test_reused_message_id_with_other_content_is_another_fingerprint() -> None:
 
 
 @pytest.mark.parametrize(
-    "raw, reason",
+    "raw, reason, code",
     [
-        (b"", "empty"),
-        (b"   \n\n", "empty"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not an email message"),
-        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n", "not an email message"),
-        (b"Just some text without headers.\nAnother line.\n", "not an email message"),
-        (b"X-Random: 1\nX-Other: 2\n\nno known header\n", "not an email message"),
+        (b"", "empty", QuarantineReason.EMPTY),
+        (b"   \n\n", "empty", QuarantineReason.EMPTY),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not an email message", QuarantineReason.UNREADABLE_BYTES),
+        (b"%PDF-1.7\n1 0 obj << /Type /Catalog >>\n", "not an email message", QuarantineReason.NOT_EMAIL),
+        (b"Just some text without headers.\nAnother line.\n", "not an email message", QuarantineReason.NOT_EMAIL),
+        (b"X-Random: 1\nX-Other: 2\n\nno known header\n", "not an email message", QuarantineReason.NOT_EMAIL),
     ],
 )
-def test_not_mail_raises_parse_error_with_reason(raw: bytes, reason: str) -> None:
-    with pytest.raises(ParseError, match=reason):
+def test_not_mail_raises_parse_error_with_reason(raw: bytes, reason: str, code: QuarantineReason) -> None:
+    with pytest.raises(ParseError, match=reason) as raised:
         parse_message(raw)
+    assert raised.value.code is code
 
 
 def test_too_large_message_is_refused() -> None:
-    with pytest.raises(ParseError, match="too large"):
+    with pytest.raises(ParseError, match="too large") as raised:
         parse_message(make_message("x" * 5000), ParseLimits(max_message_bytes=2048))
+    assert raised.value.code is QuarantineReason.TOO_LARGE
 
 
 def test_mbox_from_line_and_bom_are_tolerated() -> None:

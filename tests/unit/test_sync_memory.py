@@ -295,7 +295,7 @@ def test_a_message_that_breaks_the_connection_is_retried_alone_then_quarantined(
     assert desk.stored() == 4
     with desk.runtime.session_factory() as session:
         record = session.scalars(select(QuarantineRecord)).one()
-    assert record.reason == "imap fetch failed" and record.source.endswith(";UID=2")
+    assert record.reason == "fetch_breaks_connection" and record.source.endswith(";UID=2")
     assert "broke the connection 3 times; given up" in (record.error or "")
     assert desk.sync_ok()["seen"] == 0
     assert desk.progress()[1] == 5

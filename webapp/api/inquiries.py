@@ -1,4 +1,8 @@
-"""API: one inquiry, and every action on it (each names the case version it is made on)."""
+"""API: one inquiry, and every action on it (each names the case version it is made on).
+
+An action the inquiry's state does not allow is refused with 409 and nothing is done; ``actions`` in an
+inquiry says which ones its state allows.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ def inquiry(request: Request, inquiry_id: int, actor: Actor = Depends(require_us
         entities=[e.as_json() for e in view.entities], attachments=[asdict(a) for a in view.attachments],
         thread=[asdict(t) for t in view.thread], decision=_plain(view.decision),
         labels=[asdict(lb) for lb in view.labels], hold=_plain(view.hold), suggestion=_plain(view.suggestion),
-        history=[asdict(h) for h in view.history],
+        history=[asdict(h) for h in view.history], actions=sorted(view.actions), undoable=view.undoable is not None,
     )
 
 

@@ -150,6 +150,8 @@ class InquiryOut(BaseModel):
     hold: dict[str, Any] | None
     suggestion: dict[str, Any] | None
     history: list[dict[str, Any]]
+    actions: list[str] = []  # what the inquiry's state allows now (edit, approve, discard, suggest, handled...)
+    undoable: bool = False
 
 
 class ErrorOut(BaseModel):

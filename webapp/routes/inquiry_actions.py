@@ -2,7 +2,8 @@
 
 Each form posts the case version it was shown with; a refused action shows the
 page again with the reason and the person's input kept (409 when someone else
-changed the case first, 400 for a bad value).
+changed the case first or the case's state does not allow the action, 400 for a
+bad value).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import JSONResponse, Response
 
+from pipeline.errors import IllegalTransition
 from webapp.auth import context, require_user
-from webapp.errors import WebError
+from webapp.errors import WebError, refused_move
 from webapp.responses import redirect
 from webapp.routes.inquiry import inquiry_page
 from webapp.services import actions, replies
@@ -29,7 +31,10 @@ _TEXT = 200_000
 def _run(request: Request, actor: Actor, inquiry_id: int, call: Callable[[], ActionResult],
          kept: dict[str, Any]) -> Response:
     try:
-        result = call()
+        try:
+            result = call()
+        except IllegalTransition as exc:
+            raise refused_move(exc) from exc
     except WebError as exc:
         if exc.status in (400, 409):
             return inquiry_page(request, actor, inquiry_id, error=exc, kept=kept, status=exc.status)

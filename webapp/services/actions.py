@@ -19,17 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.store import repository as repo
 from pipeline.store.db import unit_of_work
 from pipeline.store.decisions import add_label
+from pipeline.store.lifecycle import Action, InquiryState, is_open, move_inquiry
 from pipeline.store.models import Case, CaseAction, Inquiry, Label, User, utcnow
 from webapp.errors import BadInput, Conflict, Forbidden
-from webapp.services.cases import is_open_state
-from webapp.services.holds import release_hold, require_free, take_hold
+from webapp.services import gate
 from webapp.services.access import check_access
+from webapp.services.gate import Step
+from webapp.services.holds import release_hold, require_free, take_hold
 from webapp.services.users import Actor
 from webapp.vocabulary import Vocabulary
 
 MAX_NOTE = 2000
-STATE_HANDLED = "handled"
-UNDOABLE = frozenset({"reassign", "correct", "handled", "discard", "edit"})
+UNDOABLE = frozenset({gate.REASSIGN, gate.CORRECT, gate.HANDLED, gate.DISCARD, gate.EDIT})
 
 Change = tuple[dict[str, Any], dict[str, Any]]
 UndoReply = Callable[[Session, Inquiry, Case, CaseAction, Actor], Change]
@@ -86,27 +87,40 @@ def check_version(session: Session, case: Case, version: int) -> None:
 
 def perform(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: int, action: str,
             change: Callable[[Session, Inquiry, Case], Change], *, note: str = "", hold_for: timedelta,
-            message: str, release: bool = False, undoing: bool = False) -> ActionResult:
-    """Run one action on a case: access, version and hold checks, the change, history and audit, one transaction."""
+            message: str, release: bool = False, undoing: bool = False, move: Step | None = None) -> ActionResult:
+    """Run one action on a case: access, version, hold and state checks, the change, history and audit, one
+    transaction.
+
+    ``move`` is the inquiry's state change the action itself makes (checked before anything is written, then
+    made by ``move_inquiry`` with the action's audit event); reply actions leave it None, their moves are made
+    by the reply service and checked by the change before it calls it.
+    """
     now = utcnow()
     with unit_of_work(db) as session:
         inquiry, case = _locked_case(session, actor, inquiry_id, undoing=undoing)
         check_version(session, case, version)
         require_free(session, inquiry_id, actor, now)
+        if move is not None:
+            gate.check_steps(inquiry, [move])
         from_state = inquiry.state
         before, after = change(session, inquiry, case)
         session.flush()
+        details = {"before": before, "after": after, "note": note}
+        if move is not None:
+            move_inquiry(session, inquiry, move[0], move[1], event=f"staff_{action}", actor=actor.username,
+                         details=details, now=now)
+        else:
+            repo.record_event(session, f"staff_{action}", message_pk=inquiry.message_pk, inquiry_id=inquiry_id,
+                              from_state=from_state if inquiry.state != from_state else None,
+                              to_state=inquiry.state if inquiry.state != from_state else None,
+                              actor=actor.username, details=details)
         if case.state != inquiry.state:
-            case.state, case.is_open = inquiry.state, is_open_state(inquiry.state)
+            case.state, case.is_open = inquiry.state, is_open(inquiry.state)
         case.version += 1
         case.updated_at = now
         record = CaseAction(inquiry_id=inquiry_id, user_id=actor.id, action=action, note=note, before=before,
                             after=after, at=now)
         session.add(record)
-        repo.record_event(session, f"staff_{action}", message_pk=inquiry.message_pk, inquiry_id=inquiry_id,
-                          from_state=from_state if inquiry.state != from_state else None,
-                          to_state=inquiry.state if inquiry.state != from_state else None,
-                          actor=actor.username, details={"before": before, "after": after, "note": note})
         if release or not case.is_open:
             release_hold(session, inquiry_id, actor)
         else:
@@ -123,6 +137,7 @@ def reassign(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: 
     text = _note(note, required=True)
 
     def change(session: Session, inquiry: Inquiry, case: Case) -> Change:
+        gate.require_offered(inquiry, gate.REASSIGN)
         if case.queue == queue:
             raise BadInput(f"the case is already in {queue!r}")
         before = {"queue": case.queue, "queue_set_by": case.queue_set_by}
@@ -166,26 +181,17 @@ def correct(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: i
                    message="correction saved (kept as training data)")
 
 
-def _set_state(session: Session, inquiry: Inquiry, case: Case, state: str) -> None:
-    inquiry.state = state
-    inquiry.updated_at = utcnow()
-    case.state, case.is_open = state, is_open_state(state)
-
-
 def mark_handled(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: int, note: str, *,
                  hold_for: timedelta) -> ActionResult:
     """Close the case without a reply (answered by phone, nothing to answer...)."""
     text = _note(note, required=False)
 
     def change(session: Session, inquiry: Inquiry, case: Case) -> Change:
-        if not case.is_open:
-            raise Conflict(f"the case is {case.state} already")
-        before = {"state": inquiry.state}
-        _set_state(session, inquiry, case, STATE_HANDLED)
-        return before, {"state": STATE_HANDLED}
+        return {"state": inquiry.state}, {"state": InquiryState.HANDLED.value}
 
-    return perform(db, actor, inquiry_id, version, "handled", change, note=text, hold_for=hold_for,
-                   release=True, message="marked as handled without a reply")
+    return perform(db, actor, inquiry_id, version, gate.HANDLED, change, note=text, hold_for=hold_for,
+                   release=True, message="marked as handled without a reply",
+                   move=(InquiryState.HANDLED, Action.HANDLE))
 
 
 def take_over(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_for: timedelta) -> ActionResult:
@@ -213,18 +219,18 @@ def keep_hold(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_
 def _undo_change(action: CaseAction, actor: Actor) -> Callable[[Session, Inquiry, Case], Change]:
     def change(session: Session, inquiry: Inquiry, case: Case) -> Change:
         before, after = action.before, action.after
+        if not gate.undo_allowed(action.action, before, inquiry.state):
+            raise Conflict(f"the case is {inquiry.state} now: its last action ({action.action}) cannot be undone")
         label_ids = list(after.get("labels", []))
         if label_ids:
             session.execute(delete(Label).where(Label.id.in_(label_ids), Label.inquiry_id == inquiry.id))
-        if action.action == "reassign":
+        if action.action == gate.REASSIGN:
             case.queue, case.queue_set_by = before["queue"], before.get("queue_set_by")
-        elif action.action == "correct":
+        elif action.action == gate.CORRECT:
             case.language, case.topic = before["language"], before["topic"]
             case.labelled_by = before.get("labelled_by")
-        elif action.action == "handled":
-            if inquiry.state != STATE_HANDLED:
-                raise Conflict(f"the case is {inquiry.state} now: marking it handled cannot be undone")
-            _set_state(session, inquiry, case, before["state"])
+        elif action.action == gate.HANDLED:
+            pass  # the move back to before["state"] is made by ``perform``
         else:
             raise Conflict(f"{action.action!r} cannot be undone here")
         action.undone_at = utcnow()
@@ -248,13 +254,14 @@ def undo_last(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version:
         if last.action not in UNDOABLE:
             raise Conflict(f"the last action ({last.action}) cannot be undone")
         action_id, action_name = last.id, last.action
+        move = gate.undo_step(action_name, last.before) if action_name == gate.HANDLED else None
 
     def change(session: Session, inquiry: Inquiry, case: Case) -> Change:
         action = session.get(CaseAction, action_id)
         assert action is not None
         if action.undone_at is not None:
             raise Conflict("that action was undone already")
-        if action.action in ("edit", "discard"):
+        if action.action in (gate.EDIT, gate.DISCARD):
             if undo_reply is None:
                 raise Conflict(f"{action.action!r} cannot be undone here")
             result = undo_reply(session, inquiry, case, action, actor)
@@ -262,5 +269,5 @@ def undo_last(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version:
             return result
         return _undo_change(action, actor)(session, inquiry, case)
 
-    return perform(db, actor, inquiry_id, version, "undo", change, hold_for=hold_for, undoing=True,
-                   message=f"undone: {action_name.replace('_', ' ')}")
+    return perform(db, actor, inquiry_id, version, gate.UNDO, change, hold_for=hold_for, undoing=True,
+                   message=f"undone: {action_name.replace('_', ' ')}", move=move)

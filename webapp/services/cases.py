@@ -15,25 +15,18 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, select, text, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pipeline.errors import StorageError
+from pipeline.errors import StorageConflictError, StorageError
 from pipeline.store.db import unit_of_work
+from pipeline.store.lifecycle import is_open
 from pipeline.store.models import AuditEvent, Case, CaseFeed, DecisionRecord, Inquiry, utcnow
 
 log = logging.getLogger(__name__)
 
-# Inquiry states that need nothing more from staff.
-CLOSED_STATES = frozenset({"approved", "sent", "handled", "discarded"})
 _CHUNK = 500
 _FEED_ID = 1
 GAP_GRACE = timedelta(seconds=60)
-
-
-def is_open_state(state: str) -> bool:
-    """Whether an inquiry in this state still waits for staff."""
-    return state not in CLOSED_STATES
 
 
 def signal_flags(signals: dict[str, Any] | None) -> tuple[bool, bool]:
@@ -47,7 +40,7 @@ def signal_flags(signals: dict[str, Any] | None) -> tuple[bool, bool]:
 def _apply(case: Case, state: str, decision: DecisionRecord | None) -> bool:
     changed = False
     if case.state != state:
-        case.state, case.is_open, changed = state, is_open_state(state), True
+        case.state, case.is_open, changed = state, is_open(state), True
     if decision is not None and decision.id != case.decision_id:
         case.decision_id = decision.id
         case.urgent, case.complaint = signal_flags(decision.signals)
@@ -80,7 +73,7 @@ def refresh_cases(session: Session, inquiry_ids: Iterable[int]) -> int:
                 urgent, complaint = signal_flags(decision.signals)
                 session.add(Case(
                     inquiry_id=inquiry_id, queue=decision.queue, topic=decision.topic, language=decision.language,
-                    state=state, is_open=is_open_state(state), urgent=urgent, complaint=complaint,
+                    state=state, is_open=is_open(state), urgent=urgent, complaint=complaint,
                     received_at=created_at, decision_id=decision.id, version=1, updated_at=now,
                 ))
                 changed += 1
@@ -110,7 +103,7 @@ def sync_cases(db: sessionmaker[Session], *, batch: int = 5000, until_done: bool
             try:
                 total += _sync_step(db, batch)
                 break
-            except IntegrityError:  # another process created the same case at the same moment
+            except StorageConflictError:  # another process created the same case at the same moment
                 if attempt == 2:
                     raise
         with db() as session:

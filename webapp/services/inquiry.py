@@ -26,6 +26,7 @@ from pipeline.store.models import (
 from pipeline.store.replies import SuggestionInfo, current_suggestion, thread_replies
 from webapp.attachments import safe_content_type
 from webapp.highlight import entity_spans
+from webapp.services import gate
 from webapp.services.access import check_access
 from webapp.services.holds import HoldView, current_hold, take_hold
 from webapp.services.users import Actor
@@ -145,6 +146,7 @@ class InquiryView:
     undoable: ActionView | None
     suggestion: SuggestionInfo | None
     thread_id: int = 0
+    actions: frozenset[str] = frozenset()  # the case actions the inquiry's state allows (``gate.offered``)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -221,7 +223,8 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
         labels = session.scalars(select(Label).where(Label.inquiry_id == inquiry_id).order_by(Label.id)).all()
         history = _history(session, inquiry_id)
         last = history[0] if history and not history[0].undone else None
-        undoable = last if last is not None and case is not None and _may_undo(session, actor, last) else None
+        undoable = last if last is not None and case is not None and _may_undo(session, actor, last, inquiry.state) \
+            else None
         new_text = _cut(inquiry.new_text, max_text_chars)
         return InquiryView(
             id=inquiry.id, state=inquiry.state, case=_case_view(case) if case else None,
@@ -242,6 +245,7 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
             suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
+            actions=gate.offered(inquiry.state) if case is not None else frozenset(),
         )
 
 
@@ -252,6 +256,7 @@ def undoable_actions() -> frozenset[str]:
     return UNDOABLE
 
 
-def _may_undo(session: Session, actor: Actor, action: ActionView) -> bool:
+def _may_undo(session: Session, actor: Actor, action: ActionView, state: str) -> bool:
     row = session.get(CaseAction, action.id)
-    return row is not None and (row.user_id == actor.id or actor.is_admin) and row.action in undoable_actions()
+    return (row is not None and (row.user_id == actor.id or actor.is_admin) and row.action in undoable_actions()
+            and gate.undo_allowed(row.action, row.before, state))

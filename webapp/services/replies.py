@@ -2,7 +2,10 @@
 
 Every change goes through ``webapp.services.suggestions`` (its checks, statuses and audit
 events) inside the case action of ``webapp.services.actions`` (case version,
-hold, history), in one transaction. Its errors are translated here: a stale
+hold, history), in one transaction. Before the reply service is called, the
+inquiry move it would make is checked against the state machine
+(``gate.check_steps``): a reply left over on a handled or discarded case can be neither
+edited nor approved, and nothing is written or sent. Its errors are translated here: a stale
 suggestion is a ``Conflict``, a refused change is ``BadInput``. After approval
 the reply is handed to the ``Deliverer`` (Drafts APPEND or SMTP, once).
 """
@@ -20,13 +23,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import ConfigError, DeliveryError, IllegalTransition, ReplyError, StaleSuggestionError, \
     StorageError
+from pipeline.store.decisions import current_decision
+from pipeline.store.lifecycle import Action, InquiryState
 from pipeline.store.models import Case, CaseAction, Inquiry
 from pipeline.store.replies import SuggestionInfo
 from responders.context import ReplyContext
 from responders.suggest import NoReply
 from webapp.errors import BadInput, Conflict
+from webapp.services import gate
 from webapp.services import suggestions as reply_service
 from webapp.services.actions import ActionResult, perform
+from webapp.services.gate import Step
 from webapp.services.users import Actor
 
 log = logging.getLogger(__name__)
@@ -57,6 +64,12 @@ def _open_one(session: Session, inquiry_id: int, suggestion_version: int) -> Sug
     return info
 
 
+def _without_reply(session: Session, inquiry_id: int) -> InquiryState:
+    # Where a discarded reply leaves the inquiry: the reply service's rule (standard -> triaged, else routed).
+    decision = current_decision(session, inquiry_id)
+    return InquiryState.TRIAGED if decision is not None and decision.standard else InquiryState.ROUTED
+
+
 def _needs_edit(info: SuggestionInfo, subject: str, body: str) -> bool:
     return subject.strip() != info.subject.strip() or body.replace("\r\n", "\n").strip() != info.body.strip()
 
@@ -73,6 +86,7 @@ def edit_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version
     context = _context(replies)
 
     def change(session: Session, inquiry: Inquiry, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        gate.check_steps(inquiry, [(InquiryState.EDITED, Action.EDIT)])
         info = _open_one(session, inquiry_id, suggestion_version)
         if not _needs_edit(info, subject, body):
             raise BadInput("nothing changed in the reply")
@@ -82,7 +96,7 @@ def edit_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version
         return ({"suggestion": info.id, "subject": info.subject, "body": info.body},
                 {"suggestion": edited.id, "suggestion_version": edited.version})
 
-    return perform(db, actor, inquiry_id, version, "edit", change, hold_for=hold_for, message="reply saved")
+    return perform(db, actor, inquiry_id, version, gate.EDIT, change, hold_for=hold_for, message="reply saved")
 
 
 def approve_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: int, suggestion_version: int,
@@ -95,8 +109,11 @@ def approve_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, vers
     def change(session: Session, inquiry: Inquiry, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
         info = _open_one(session, inquiry_id, suggestion_version)
         expected = info.version
+        edit = _needs_edit(info, subject, body)
+        steps: list[Step] = [(InquiryState.EDITED, Action.EDIT)] if edit else []
+        gate.check_steps(inquiry, [*steps, (InquiryState.APPROVED, Action.APPROVE)])
         with _translated():
-            if _needs_edit(info, subject, body):
+            if edit:
                 expected = reply_service.edit_suggestion(session, info.id, subject, body, actor.username,
                                                          info.version, context).version
             done = reply_service.approve(session, info.id, actor.username, context, expected_version=expected)
@@ -104,7 +121,7 @@ def approve_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, vers
         return ({"suggestion": info.id, "status": info.status},
                 {"suggestion": done.id, "status": done.status, "message_id": done.message_id})
 
-    result = perform(db, actor, inquiry_id, version, "approve", change, hold_for=hold_for, release=True,
+    result = perform(db, actor, inquiry_id, version, gate.APPROVE, change, hold_for=hold_for, release=True,
                      message="reply approved: it is on its way")
     if deliverer is not None and approved:
         deliverer.submit(approved[0], actor.username)
@@ -117,13 +134,14 @@ def discard_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, vers
     _context(replies)
 
     def change(session: Session, inquiry: Inquiry, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        gate.check_steps(inquiry, [(_without_reply(session, inquiry_id), Action.DISCARD)])
         info = _open_one(session, inquiry_id, suggestion_version)
         with _translated():
             done = reply_service.discard(session, info.id, actor.username, expected_version=info.version)
         return ({"suggestion": info.id, "status": info.status, "subject": info.subject, "body": info.body},
                 {"suggestion": done.id, "status": done.status})
 
-    return perform(db, actor, inquiry_id, version, "discard", change, note=note.strip()[:2000], hold_for=hold_for,
+    return perform(db, actor, inquiry_id, version, gate.DISCARD, change, note=note.strip()[:2000], hold_for=hold_for,
                    message="reply discarded")
 
 
@@ -133,6 +151,7 @@ def suggest_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, vers
     context = _context(replies)
 
     def change(session: Session, inquiry: Inquiry, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        gate.check_steps(inquiry, [(InquiryState.SUGGESTED, Action.SUGGEST)])
         with _translated():
             made = reply_service.suggest_for_inquiry(session, inquiry_id, context, actor=actor.username,
                                                      require_standard=False)
@@ -140,7 +159,7 @@ def suggest_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, vers
             raise BadInput(f"no reply can be suggested: {made.reason}")
         return {}, {"suggestion": made.id}
 
-    return perform(db, actor, inquiry_id, version, "suggest", change, hold_for=hold_for,
+    return perform(db, actor, inquiry_id, version, gate.SUGGEST, change, hold_for=hold_for,
                    message="reply suggested from the templates")
 
 
@@ -150,20 +169,23 @@ def undo_reply(session: Session, inquiry: Inquiry, case: Case, action: CaseActio
     context = _context(replies)
     before = action.before
     with _translated():
-        if action.action == "edit":
+        if action.action == gate.EDIT:
             info = reply_service.current_suggestion(session, inquiry.id)
             if info is None or not info.editable or info.id != before.get("suggestion"):
                 raise Conflict("the reply changed status since: this edit cannot be undone")
             if info.version != action.after.get("suggestion_version"):
                 raise Conflict("the reply was changed again since: this edit cannot be undone")
+            gate.check_undo(inquiry, action.action, before)
             reply_service.edit_suggestion(session, info.id, before["subject"], before["body"], actor.username,
                                           info.version, context)
-        elif action.action == "discard":
+        elif action.action == gate.DISCARD:
+            gate.check_undo(inquiry, action.action, before)
             made = reply_service.suggest_for_inquiry(session, inquiry.id, context, actor=actor.username,
                                                      require_standard=False)
             if isinstance(made, NoReply):
                 raise Conflict(f"the reply cannot be suggested again: {made.reason}")
             if _needs_edit(made, before.get("subject", made.subject), before.get("body", made.body)):
+                gate.check_steps(inquiry, [(InquiryState.EDITED, Action.UNDO)])
                 reply_service.edit_suggestion(session, made.id, before["subject"], before["body"], actor.username,
                                               made.version, context)
         else:
