@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.mail.model import ParsedMessage
+from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin
 from pipeline.store.models import (
     AttachmentRecord,
@@ -21,7 +22,6 @@ from pipeline.store.models import (
     Thread,
     utcnow,
 )
-from pipeline.store.quarantine import QuarantineReason
 
 STATE_NEW = "new"
 
