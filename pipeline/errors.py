@@ -7,7 +7,7 @@ at the boundary (``raise StorageError(...) from exc``).
 
 from __future__ import annotations
 
-from pipeline.store.quarantine import QuarantineReason
+from pipeline.quarantine import QuarantineReason
 
 
 class TriageError(Exception):

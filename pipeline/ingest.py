@@ -23,11 +23,11 @@ from pipeline.handoff import InquirySink, leave_new
 from pipeline.mail.model import ParsedMessage
 from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.mail.threads import find_case_tag
+from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
 from pipeline.store import repository as repo
 from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, Thread, utcnow
-from pipeline.store.quarantine import QuarantineReason
 
 log = logging.getLogger(__name__)
 

@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapError, ImapFolderError, ImapMessageError, StorageError, TriageError
 from pipeline.ingest import IngestStats, Ingestor, StoredOutcome
+from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import MailFolderConnection, Origin, SourceItem
 from pipeline.sources.imap import imap_source
 from pipeline.store import sync_state
-from pipeline.store.quarantine import QuarantineReason
 from pipeline.store.models import utcnow
 
 log = logging.getLogger(__name__)

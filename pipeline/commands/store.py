@@ -175,7 +175,7 @@ def quarantine_list(state: CliState, limit: int) -> None:
     """List quarantined items: reason code, source, and the error's message."""
     from pipeline.store import repository as repo
     from pipeline.store.db import read_session
-    from pipeline.store.quarantine import QuarantineReason
+    from pipeline.quarantine import QuarantineReason
 
     runtime = state.runtime()
     with read_session(runtime.session_factory) as session:

@@ -27,8 +27,8 @@ from pipeline.mail.automation import detect_automation
 from pipeline.mail.model import Address, Attachment, ParsedMessage, ReplyParts
 from pipeline.mail.quotes import split_reply
 from pipeline.mail.text import clean_text, decode_bytes, html_to_text
-from pipeline.store.quarantine import QuarantineReason
 from pipeline.mail.threads import normalise_subject, parse_message_ids, thread_key
+from pipeline.quarantine import QuarantineReason
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.mail.model import ParsedMessage
+from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin
 from pipeline.store.models import (
     AttachmentRecord,
@@ -23,7 +24,6 @@ from pipeline.store.models import (
     Thread,
     utcnow,
 )
-from pipeline.store.quarantine import QuarantineReason
 
 from pipeline.store.lifecycle import InquiryState
 

@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import StorageConflictError, StorageError
+from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin
 from pipeline.store import repository as repo
 from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import FolderSyncState, Mailbox, RawBlob, utcnow
-from pipeline.store.quarantine import QuarantineReason
 
 STATUS_OK = "ok"
 STATUS_ERROR = "error"

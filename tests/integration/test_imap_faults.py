@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from pipeline.daemon import enabled_mailboxes, run_once
 from pipeline.errors import ImapAuthError
+from pipeline.quarantine import QuarantineReason
 from pipeline.store.models import QuarantineRecord
-from pipeline.store.quarantine import QuarantineReason
 from pipeline.store.sync_state import mailbox_reports
 from pipeline.handoff import leave_new
 from pipeline.worker import AccountSlots, MailboxWorker

@@ -11,12 +11,12 @@ from sqlalchemy.exc import DBAPIError
 
 from pipeline.config import DatabaseSettings, Settings
 from pipeline.ingest import Ingestor
+from pipeline.quarantine import QuarantineReason
 from pipeline.runtime import Runtime, open_runtime
 from pipeline.sources.base import Origin, SourceItem
 from pipeline.store import repository as repo
 from pipeline.store.db import _alembic_config, current_revision, head_revision
 from pipeline.store.models import AuditEvent, Inquiry, Message, QuarantineRecord, RawBlob, Sighting, Thread
-from pipeline.store.quarantine import QuarantineReason
 from tests.support.mail import make_message
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.errors import ParseError
 from pipeline.mail import ParseLimits, parse_message
-from pipeline.store.quarantine import QuarantineReason
+from pipeline.quarantine import QuarantineReason
 from tests.support.mail import make_message
 
 

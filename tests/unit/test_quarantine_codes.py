@@ -26,8 +26,8 @@ from pipeline.errors import (
     StorageRefusedError,
 )
 from pipeline.mail import ParseLimits, parse_message
+from pipeline.quarantine import QuarantineReason
 from pipeline.store.db import MIGRATIONS_DIR, translate_db_error
-from pipeline.store.quarantine import QuarantineReason
 from tests.support.mail import make_message
 
 
