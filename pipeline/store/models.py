@@ -279,7 +279,9 @@ class DecisionRecord(Base):
     reason: Mapped[str] = mapped_column(Text)
     rule_id: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(64))
-    template: Mapped[str | None] = mapped_column(String(200))
+    intents: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    answer_intents: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    hold_reason: Mapped[str | None] = mapped_column(String(64))
     trigger: Mapped[str] = mapped_column(String(32), default="ingest")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
