@@ -20,6 +20,7 @@ from pipeline.store.models import (
     QuarantineRecord,
     RawBlob,
     Sighting,
+    Suggestion,
     Thread,
     utcnow,
 )
@@ -144,6 +145,28 @@ def thread_ids_of_inquiries(session: Session, inquiry_ids: Iterable[int]) -> dic
         select(Inquiry.id, Message.thread_id).join(Message, Inquiry.message_pk == Message.id).where(Inquiry.id.in_(wanted))
     )
     return {inquiry_id: thread_id for inquiry_id, thread_id in rows}
+
+
+def thread_participants(session: Session, thread_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The addresses taking part in each thread: its senders and the recipients of its approved or sent replies."""
+    wanted = list(set(thread_ids))
+    found: dict[int, set[str]] = {thread_id: set() for thread_id in wanted}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        senders = session.execute(
+            select(Message.thread_id, Message.sender_address)
+            .where(Message.thread_id.in_(chunk), Message.sender_address.is_not(None))
+        )
+        replies = session.execute(
+            select(Message.thread_id, Suggestion.to_address)
+            .join(Inquiry, Inquiry.message_pk == Message.id)
+            .join(Suggestion, Suggestion.inquiry_id == Inquiry.id)
+            .where(Message.thread_id.in_(chunk), Suggestion.status.in_(("approved", "sent")))
+        )
+        for thread_id, address in (*senders, *replies):
+            if address:
+                found[thread_id].add(address.strip().lower())
+    return found
 
 
 def add_blob(session: Session, sha256: str, raw: bytes) -> None:
