@@ -95,12 +95,22 @@ def _with_progress(items: Iterator["SourceItem | SourceProblem"], mode: str) -> 
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal).")
 @pass_state
 def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
-    """Store every message of .eml files, folders, mbox files and Maildirs, exactly once."""
+    """Store every message of .eml files, folders, mbox files and Maildirs, exactly once.
+
+    A path that is missing or unreadable is reported and makes the exit status 1; the others are
+    stored all the same. When none of the paths can be used, nothing is opened or written.
+    """
+    from itertools import chain
+
     from pipeline.ingest import Ingestor, StoredOutcome
     from pipeline.rounds.triage import LazyTriageSink
-    from pipeline.sources.files import check_paths, iter_paths
+    from pipeline.sources.files import iter_paths, usable_paths
 
-    checked = check_paths(paths)
+    checked, missing = usable_paths(paths)
+    if not checked:
+        for problem in missing:
+            click.echo(f"triage: error: {problem.source}: {problem.error}", err=True)
+        sys.exit(1)
     runtime = state.runtime()
     settings = runtime.settings
     mode = settings.ingest.progress if progress is None else ("always" if progress else "never")
@@ -112,7 +122,7 @@ def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: boo
             if outcome.outcome == "quarantined":
                 log.info("quarantined %s (%s)", outcome.origin.source, outcome.reason)
 
-    stats = ingestor.ingest(_with_progress(iter_paths(checked), mode), on_batch=report)
+    stats = ingestor.ingest(_with_progress(chain(missing, iter_paths(checked)), mode), on_batch=report)
     for problem in stats.unreadable:
         click.echo(f"triage: error: {problem.source}: {problem.error}", err=True)
     if as_json:

@@ -88,6 +88,21 @@ def test_missing_path_is_one_clear_line_and_nothing_written(tmp_path: Path) -> N
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"triage: error: {tmp_path / 'nope'}: no such file or directory"
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "triage.db").exists()
+
+
+def test_a_missing_path_among_others_is_reported_and_the_rest_stored(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(make_message("First", message_id="<a@x>"))
+    (tmp_path / "b.eml").write_bytes(make_message("Second", message_id="<b@x>"))
+    args = ["ingest", str(tmp_path / "a.eml"), str(tmp_path / "typo.eml"), str(tmp_path / "b.eml")]
+    result = run([*args, "--json"], tmp_path)
+    assert result.returncode == 1
+    assert f"triage: error: {tmp_path / 'typo.eml'}: no such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert last_json(result) == {"seen": 2, "stored": 2, "duplicates": 0, "quarantined": 0}
+    again = run(args, tmp_path)
+    assert again.returncode == 1
+    assert again.stdout.strip().splitlines()[-1] == "seen 2: stored 0, duplicates 2, quarantined 0; 1 unreadable"
 
 
 def test_unreadable_file_in_a_folder_is_reported_and_the_rest_stored(tmp_path: Path) -> None:
