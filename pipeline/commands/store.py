@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline.commands.state import CliState, pass_state
-from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
     from pipeline.ingest import StoredOutcome
@@ -24,23 +23,29 @@ log = logging.getLogger("triage")
 @click.command("check-config")
 @pass_state
 def check_config(state: CliState) -> None:
-    """Validate the configuration; list every problem with its key."""
-    try:
-        loaded = state.loaded()
-    except ConfigError as exc:
-        problems = exc.problems
-        where = state.config_path or "configuration"
-    else:
-        from pipeline.checks import run_checks
+    """Validate the configuration; list every problem in one run, with its file and line where there is one."""
+    from pipeline.checks import run_checks
+    from pipeline.config import Settings, inspect_settings
+    from pipeline.logs import configure_logging
 
-        problems = run_checks(loaded)
-        where = str(loaded.path) if loaded.path else "built-in defaults"
+    inspection = inspect_settings(state.config_path)
+    problems = list(inspection.problems)
+    if inspection.loaded is not None:
+        configure_logging(inspection.loaded.settings.logging, state.log_level)
+        problems += run_checks(inspection.loaded)
+    fallback = str(inspection.path) if inspection.path else "built-in defaults"
+    sections = set(Settings.model_fields)
     for key, message in problems:
-        click.echo(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        if key.split(".", 1)[0] in sections and ":" not in key:
+            click.echo(f"{inspection.where(key) or fallback}: {key}: {message}")
+        elif ":" in key or "/" in key:  # a file, or a file and line, named by the problem itself
+            click.echo(f"{key}: {message}")
+        else:
+            click.echo(f"{fallback}: {key}: {message}" if key else f"{fallback}: {message}")
     if problems:
         click.echo(f"{len(problems)} problem(s) found", err=True)
         sys.exit(1)
-    click.echo(f"{where}: configuration is valid")
+    click.echo(f"{fallback}: configuration is valid")
 
 
 @click.group()
@@ -53,9 +58,13 @@ def db() -> None:
 @pass_state
 def db_upgrade(state: CliState, revision: str) -> None:
     """Apply database migrations."""
-    from pipeline.store.db import create_db_engine, upgrade_database
+    from pipeline.store.db import check_sqlite_location, create_db_engine, upgrade_database
 
-    engine = create_db_engine(state.loaded().settings.database)
+    settings = state.loaded().settings.database
+    new_file = check_sqlite_location(settings, create=True)
+    if new_file is not None:
+        click.echo(f"creating a new empty database at {new_file.resolve()}")
+    engine = create_db_engine(settings)
     try:
         reached = upgrade_database(engine, revision)
     finally:
@@ -67,9 +76,11 @@ def db_upgrade(state: CliState, revision: str) -> None:
 @pass_state
 def db_current(state: CliState) -> None:
     """Print the database's migration revision and the newest one."""
-    from pipeline.store.db import create_db_engine, current_revision, head_revision
+    from pipeline.store.db import check_sqlite_location, create_db_engine, current_revision, head_revision
 
-    engine = create_db_engine(state.loaded().settings.database)
+    settings = state.loaded().settings.database
+    check_sqlite_location(settings)
+    engine = create_db_engine(settings)
     try:
         click.echo(f"current: {current_revision(engine) or 'empty'}  head: {head_revision()}")
     finally:

@@ -169,6 +169,23 @@ def test_full_database_is_a_clear_error_and_nothing_half_written(tmp_path: Path)
         assert check.execute("SELECT count(*) FROM messages").fetchone() == (0,)
 
 
+def test_a_mistyped_database_path_is_refused_not_created(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(make_message())
+    no_folder = run(["ingest", str(tmp_path / "a.eml")], tmp_path, f"sqlite:///{tmp_path / 'vra' / 'triage.db'}")
+    assert no_folder.returncode == 1 and "Traceback" not in no_folder.stderr
+    assert f"its folder {tmp_path / 'vra'} does not exist" in no_folder.stderr
+    assert "triage db upgrade" in no_folder.stderr and not (tmp_path / "vra").exists()
+
+    first = run(["ingest", str(tmp_path / "a.eml")], tmp_path)
+    assert first.returncode == 0 and f"creating a new empty database at {tmp_path / 'triage.db'}" in first.stderr
+    typo = run(["inquiries", "list"], tmp_path, f"sqlite:///{tmp_path / 'traige.db'}")
+    assert typo.returncode == 1 and "holds triage.db" in typo.stderr
+    assert not (tmp_path / "traige.db").exists()
+
+    created = run(["db", "upgrade"], tmp_path, f"sqlite:///{tmp_path / 'vra' / 'triage.db'}")
+    assert created.returncode == 0 and (tmp_path / "vra" / "triage.db").is_file()
+
+
 def test_db_upgrade_and_check_config(tmp_path: Path) -> None:
     upgraded = run(["db", "upgrade"], tmp_path)
     assert upgraded.returncode == 0 and "database at revision" in upgraded.stdout
