@@ -35,7 +35,7 @@ class CliState:
         """The database engine and sessions of these settings (migrations applied), opened once."""
         if self._runtime is None:
             from pipeline.runtime import open_runtime
-            from pipeline.store.db import check_sqlite_location
+            from pipeline.store.sqlite_path import check_sqlite_location
 
             settings = self.loaded().settings
             new_file = check_sqlite_location(settings.database)

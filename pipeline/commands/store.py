@@ -58,7 +58,8 @@ def db() -> None:
 @pass_state
 def db_upgrade(state: CliState, revision: str) -> None:
     """Apply database migrations."""
-    from pipeline.store.db import check_sqlite_location, create_db_engine, upgrade_database
+    from pipeline.store.db import create_db_engine, upgrade_database
+    from pipeline.store.sqlite_path import check_sqlite_location
 
     settings = state.loaded().settings.database
     new_file = check_sqlite_location(settings, create=True)
@@ -76,7 +77,8 @@ def db_upgrade(state: CliState, revision: str) -> None:
 @pass_state
 def db_current(state: CliState) -> None:
     """Print the database's migration revision and the newest one."""
-    from pipeline.store.db import check_sqlite_location, create_db_engine, current_revision, head_revision
+    from pipeline.store.db import create_db_engine, current_revision, head_revision
+    from pipeline.store.sqlite_path import check_sqlite_location
 
     settings = state.loaded().settings.database
     check_sqlite_location(settings)

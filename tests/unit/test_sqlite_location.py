@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.config import DatabaseSettings
 from pipeline.errors import StorageError
-from pipeline.store.db import check_sqlite_location
+from pipeline.store.sqlite_path import check_sqlite_location
 
 
 def _settings(path: Path | str) -> DatabaseSettings:
