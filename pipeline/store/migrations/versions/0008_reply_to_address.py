@@ -1,7 +1,7 @@
 """Reply-To kept as a name and an address apart (was display text, parsed again when read)
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-05 07:10:00.000000
 
 The old column held ``str(Address)``: ``x <other@evil.example> <real@customer.example>``
@@ -23,7 +23,7 @@ from alembic import op
 
 
 revision = '0008'
-down_revision = '0004'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
