@@ -81,7 +81,7 @@ def _rows(count: int, seed: int = 7) -> Iterator[tuple[list[dict[str, Any]], ...
                 "id": n, "fingerprint": hashlib.sha256(f"bench-{n}".encode()).hexdigest(), "raw_sha256": sha,
                 "message_id": f"bench-{n}@example.org", "in_reply_to": None, "references": [], "thread_id": n,
                 "subject": subject, "sender_name": f"Sender {n % 977}", "sender_address": f"s{n % 977}@example.org",
-                "reply_to": None, "recipients": ["helpdesk@registry.example.org"], "sent_at": received,
+                "reply_to_address": None, "recipients": ["helpdesk@registry.example.org"], "sent_at": received,
                 "size": len(RAW), "content_type": "text/plain", "is_auto_reply": False, "is_bounce": False,
                 "is_mailing_list": False, "automation_reason": None, "defects": [], "created_at": received,
             })

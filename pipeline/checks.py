@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from pipeline.config import LoadedSettings
+
+log = logging.getLogger(__name__)
 
 Problem = tuple[str, str]
 ConfigCheck = Callable[[LoadedSettings], list[Problem]]
@@ -63,8 +66,14 @@ CHECKS: list[ConfigCheck] = [check_database, check_mailboxes, check_triage, chec
 
 
 def run_checks(loaded: LoadedSettings) -> list[Problem]:
-    """Every problem every registered check finds."""
+    """Every problem every registered check finds; a check that breaks is one problem, the others still run."""
     problems: list[Problem] = []
     for check in CHECKS:
-        problems.extend(check(loaded))
+        try:
+            problems.extend(check(loaded))
+        except Exception as exc:  # whatever a check trips over is reported, never a traceback that hides the rest
+            log.debug("check %s failed", check.__name__, exc_info=True)
+            reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+            # Checks are named after the settings section they check (check_replies: [replies]).
+            problems.append((check.__name__.removeprefix("check_"), f"this check broke: {reason}"[:500]))
     return problems

@@ -12,11 +12,13 @@ are held as ``SecretStr`` and never printed.
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +34,7 @@ from pydantic import (
 )
 
 from pipeline.errors import ConfigError
+from pipeline.tomlines import TomlLines
 
 ENV_PREFIX = "TRIAGE_"
 CONFIG_ENV = "TRIAGE_CONFIG"
@@ -296,24 +299,31 @@ def resolve_config_path(explicit: str | os.PathLike[str] | None, env: Mapping[st
     return None
 
 
+_TOML_ERROR_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+
+
 def parse_toml(text: str, where: str | Path) -> dict[str, Any]:
-    """TOML text as a dict; a syntax error is a ``ConfigError`` naming ``where``."""
+    """TOML text as a dict; a syntax error is a ``ConfigError`` naming ``where`` and the line."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([(str(where), f"not valid TOML: {exc}")]) from exc
+        line = _TOML_ERROR_LINE.search(str(exc))
+        raise ConfigError([(f"{where}:{line.group(1)}" if line else str(where), f"not valid TOML: {exc}")]) from exc
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file into a dict, turning every failure into a ``ConfigError``."""
+def _read_config_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError([(str(path), "configuration file not found")]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError([(str(path), f"cannot read configuration file: {reason}")]) from exc
-    return parse_toml(text, path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file into a dict, turning every failure into a ``ConfigError``."""
+    return parse_toml(_read_config_text(path), path)
 
 
 def env_overrides(env: Mapping[str, str], sections: frozenset[str]) -> dict[str, Any]:
@@ -389,22 +399,100 @@ def validation_problems(exc: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
+@dataclass(frozen=True)
+class SettingsInspection:
+    """Every problem of the settings, found in one pass, and settings to check the rest with.
+
+    ``loaded`` holds the file's and the environment's values with each faulty one left at its
+    default (a faulty table left out), so the checks of templates, rules and the rest can still
+    run; it is None only when the file cannot be read or parsed.
+    """
+
+    loaded: LoadedSettings | None
+    problems: list[tuple[str, str]]
+    path: Path | None = None
+    text: str | None = None
+    from_env: Mapping[str, Any] = field(default_factory=dict)
+
+    def where(self, key: str) -> str | None:
+        """Where a settings key (``ingest.batch_size``) was written: ``file:line``, ``environment``, or None."""
+        parts = tuple(key.split("."))
+        node: Any = self.from_env
+        for part in parts:
+            if not isinstance(node, Mapping) or part not in node:
+                break
+            node = node[part]
+        else:
+            return "environment"
+        if self.path is None or self.text is None:
+            return None
+        line = TomlLines(self.text).line_of(parts)
+        return f"{self.path}:{line}" if line is not None else str(self.path)
+
+
+def _drop(tree: dict[str, Any], loc: tuple[Any, ...]) -> bool:
+    """Remove the value at ``loc``, or its deepest ancestor present; False when there is none."""
+    node: Any = tree
+    found: tuple[dict[str, Any], Any] | None = None
+    for part in loc:
+        if not isinstance(node, dict) or part not in node:
+            break
+        found = (node, part)
+        node = node[part]
+    if found is None:
+        return False
+    del found[0][found[1]]
+    return True
+
+
+_MAX_ROUNDS = 20
+
+
+def inspect_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SettingsInspection:
+    """Read and validate the settings, collecting every problem instead of stopping at the first round."""
+    env = os.environ if env is None else env
+    config_path = resolve_config_path(path, env)
+    text: str | None = None
+    file_tree: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            text = _read_config_text(config_path)
+            file_tree = parse_toml(text, config_path)
+        except ConfigError as exc:
+            return SettingsInspection(None, list(exc.problems), config_path, text)
+    problems = _secrets_in_file(file_tree)
+    sections = frozenset(Settings.model_fields)
+    from_env = _match_mailbox_names(file_tree, env_overrides(env, sections))
+    raw = _merge(file_tree, from_env)
+    # A faulty value hides the checks that need the rest of its table (a model validator runs only
+    # once every field is valid): drop what is faulty and validate again, until nothing new appears.
+    remaining = copy.deepcopy(raw)
+    settings: Settings | None = None
+    for _ in range(_MAX_ROUNDS):
+        try:
+            settings = Settings.model_validate(remaining)
+            break
+        except ValidationError as exc:
+            dropped = False
+            for error, problem in zip(exc.errors(include_url=False, include_input=False), validation_problems(exc)):
+                if problem not in problems:
+                    problems.append(problem)
+                dropped = _drop(remaining, tuple(error["loc"])) or dropped
+            if not dropped:
+                break
+    loaded = LoadedSettings(settings=settings, path=config_path, raw=raw) if settings is not None else None
+    return SettingsInspection(loaded, problems, config_path, text, from_env)
+
+
 def load_settings(
     path: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> LoadedSettings:
     """Read and validate the settings; raise ``ConfigError`` listing every problem."""
-    env = os.environ if env is None else env
-    config_path = resolve_config_path(path, env)
-    file_tree = read_toml(config_path) if config_path is not None else {}
-    problems = _secrets_in_file(file_tree)
-    sections = frozenset(Settings.model_fields)
-    raw = _merge(file_tree, _match_mailbox_names(file_tree, env_overrides(env, sections)))
-    settings: Settings | None = None
-    try:
-        settings = Settings.model_validate(raw)
-    except ValidationError as exc:
-        problems.extend(validation_problems(exc))
-    if problems or settings is None:
-        raise ConfigError(problems)
-    return LoadedSettings(settings=settings, path=config_path, raw=raw)
+    inspection = inspect_settings(path, env)
+    if inspection.problems or inspection.loaded is None:
+        raise ConfigError(inspection.problems)
+    return inspection.loaded

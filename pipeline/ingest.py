@@ -97,7 +97,10 @@ class _ThreadResolver:
 
     By References/In-Reply-To first (any referenced message already stored),
     then by the case tag ``[T-<id>]`` in the subject, so a reply from a client
-    that drops headers still lands in its case.
+    that drops headers still lands in its case. Case ids are sequential, so a
+    tag is honoured only when the sender already takes part in that case's
+    thread; any other tag is noted (``ignored_tags``) and the message starts a
+    conversation of its own.
     """
 
     def __init__(self, session: Session, unresolved: list[ParsedMessage]) -> None:
@@ -106,7 +109,9 @@ class _ThreadResolver:
         self.by_message_id = repo.thread_ids_of_messages(session, referenced) if referenced else {}
         tags = {tag for p in unresolved if (tag := find_case_tag(p.subject)) is not None}
         self.by_case = repo.thread_ids_of_inquiries(session, tags) if tags else {}
+        self.participants = repo.thread_participants(session, self.by_case.values()) if self.by_case else {}
         self.in_batch: dict[str, Thread] = {}
+        self.ignored_tags: dict[str, int] = {}
 
     def find(self, parsed: ParsedMessage) -> Thread | None:
         """The existing thread this message belongs to, or None for a new conversation."""
@@ -116,8 +121,13 @@ class _ThreadResolver:
             if message_id in self.by_message_id:
                 return self.session.get(Thread, self.by_message_id[message_id])
         tag = find_case_tag(parsed.subject)
-        if tag is not None and tag in self.by_case:
-            return self.session.get(Thread, self.by_case[tag])
+        if tag is None:
+            return None
+        thread_id = self.by_case.get(tag)
+        sender = parsed.sender.address.lower() if parsed.sender and parsed.sender.address else None
+        if thread_id is not None and sender is not None and sender in self.participants.get(thread_id, ()):
+            return self.session.get(Thread, thread_id)
+        self.ignored_tags[parsed.fingerprint] = tag
         return None
 
     def remember(self, parsed: ParsedMessage, thread: Thread) -> None:
@@ -316,6 +326,13 @@ class Ingestor:
             details["message_id"] = message.message_id
             if message.automation_reason:
                 details["automation"] = message.automation_reason
+            ignored = resolver.ignored_tags.get(message.fingerprint)
+            if ignored is not None:
+                details["case_tag_ignored"] = {
+                    "case": ignored,
+                    "reason": "the sender takes no part in that case's thread" if ignored in resolver.by_case
+                    else "no such case",
+                }
             repo.record_event(
                 session, "stored", message_pk=message.id, inquiry_id=inquiry.id, to_state=repo.STATE_NEW,
                 details=details,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 from typing import Protocol
 
 from pipeline.mail.model import ParsedMessage
@@ -67,9 +67,9 @@ class InquiryFacts:
 
 
 def _address_only(value: str | None) -> str | None:
-    if not value:
-        return None
-    address = parseaddr(value)[1].strip()
+    # The stored Reply-To is an address already; parsing it again as display text could pick an
+    # address out of a display name.
+    address = (value or "").strip()
     return address or None
 
 

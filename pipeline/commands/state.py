@@ -35,8 +35,13 @@ class CliState:
         """The database engine and sessions of these settings (migrations applied), opened once."""
         if self._runtime is None:
             from pipeline.runtime import open_runtime
+            from pipeline.store.sqlite_path import check_sqlite_location
 
-            self._runtime = open_runtime(self.loaded().settings)
+            settings = self.loaded().settings
+            new_file = check_sqlite_location(settings.database)
+            if new_file is not None:
+                click.echo(f"triage: creating a new empty database at {new_file.resolve()}", err=True)
+            self._runtime = open_runtime(settings)
         return self._runtime
 
     def close(self) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import click
 
 from pipeline.commands.state import CliState, pass_state
-from pipeline.errors import ConfigError
 
 if TYPE_CHECKING:
     from pipeline.ingest import StoredOutcome
@@ -24,23 +23,29 @@ log = logging.getLogger("triage")
 @click.command("check-config")
 @pass_state
 def check_config(state: CliState) -> None:
-    """Validate the configuration; list every problem with its key."""
-    try:
-        loaded = state.loaded()
-    except ConfigError as exc:
-        problems = exc.problems
-        where = state.config_path or "configuration"
-    else:
-        from pipeline.checks import run_checks
+    """Validate the configuration; list every problem in one run, with its file and line where there is one."""
+    from pipeline.checks import run_checks
+    from pipeline.config import Settings, inspect_settings
+    from pipeline.logs import configure_logging
 
-        problems = run_checks(loaded)
-        where = str(loaded.path) if loaded.path else "built-in defaults"
+    inspection = inspect_settings(state.config_path)
+    problems = list(inspection.problems)
+    if inspection.loaded is not None:
+        configure_logging(inspection.loaded.settings.logging, state.log_level)
+        problems += run_checks(inspection.loaded)
+    fallback = str(inspection.path) if inspection.path else "built-in defaults"
+    sections = set(Settings.model_fields)
     for key, message in problems:
-        click.echo(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+        if key.split(".", 1)[0] in sections and ":" not in key:
+            click.echo(f"{inspection.where(key) or fallback}: {key}: {message}")
+        elif ":" in key or "/" in key:  # a file, or a file and line, named by the problem itself
+            click.echo(f"{key}: {message}")
+        else:
+            click.echo(f"{fallback}: {key}: {message}" if key else f"{fallback}: {message}")
     if problems:
         click.echo(f"{len(problems)} problem(s) found", err=True)
         sys.exit(1)
-    click.echo(f"{where}: configuration is valid")
+    click.echo(f"{fallback}: configuration is valid")
 
 
 @click.group()
@@ -54,8 +59,13 @@ def db() -> None:
 def db_upgrade(state: CliState, revision: str) -> None:
     """Apply database migrations."""
     from pipeline.store.db import create_db_engine, upgrade_database
+    from pipeline.store.sqlite_path import check_sqlite_location
 
-    engine = create_db_engine(state.loaded().settings.database)
+    settings = state.loaded().settings.database
+    new_file = check_sqlite_location(settings, create=True)
+    if new_file is not None:
+        click.echo(f"creating a new empty database at {new_file.resolve()}")
+    engine = create_db_engine(settings)
     try:
         reached = upgrade_database(engine, revision)
     finally:
@@ -68,8 +78,11 @@ def db_upgrade(state: CliState, revision: str) -> None:
 def db_current(state: CliState) -> None:
     """Print the database's migration revision and the newest one."""
     from pipeline.store.db import create_db_engine, current_revision, head_revision
+    from pipeline.store.sqlite_path import check_sqlite_location
 
-    engine = create_db_engine(state.loaded().settings.database)
+    settings = state.loaded().settings.database
+    check_sqlite_location(settings)
+    engine = create_db_engine(settings)
     try:
         click.echo(f"current: {current_revision(engine) or 'empty'}  head: {head_revision()}")
     finally:
@@ -95,12 +108,22 @@ def _with_progress(items: Iterator["SourceItem | SourceProblem"], mode: str) -> 
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal).")
 @pass_state
 def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
-    """Store every message of .eml files, folders, mbox files and Maildirs, exactly once."""
+    """Store every message of .eml files, folders, mbox files and Maildirs, exactly once.
+
+    A path that is missing or unreadable is reported and makes the exit status 1; the others are
+    stored all the same. When none of the paths can be used, nothing is opened or written.
+    """
+    from itertools import chain
+
     from pipeline.ingest import Ingestor, StoredOutcome
     from pipeline.rounds.triage import LazyTriageSink
-    from pipeline.sources.files import check_paths, iter_paths
+    from pipeline.sources.files import iter_paths, usable_paths
 
-    checked = check_paths(paths)
+    checked, missing = usable_paths(paths)
+    if not checked:
+        for problem in missing:
+            click.echo(f"triage: error: {problem.source}: {problem.error}", err=True)
+        sys.exit(1)
     runtime = state.runtime()
     settings = runtime.settings
     mode = settings.ingest.progress if progress is None else ("always" if progress else "never")
@@ -112,7 +135,7 @@ def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: boo
             if outcome.outcome == "quarantined":
                 log.info("quarantined %s (%s)", outcome.origin.source, outcome.reason)
 
-    stats = ingestor.ingest(_with_progress(iter_paths(checked), mode), on_batch=report)
+    stats = ingestor.ingest(_with_progress(chain(missing, iter_paths(checked)), mode), on_batch=report)
     for problem in stats.unreadable:
         click.echo(f"triage: error: {problem.source}: {problem.error}", err=True)
     if as_json:

@@ -15,17 +15,27 @@ from pipeline.sources.base import Origin, SourceItem, SourceProblem
 _MBOX_READ_CHUNK = 1 << 20
 
 
-def check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The paths as ``Path``s; raise ``SourceError`` naming the first that does not exist or cannot be read."""
-    checked = []
+def usable_paths(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[SourceProblem]]:
+    """The paths that exist and can be read, and a problem for each of the others, in the order given."""
+    usable: list[Path] = []
+    problems: list[SourceProblem] = []
     for item in paths:
         path = Path(item)
         if not path.exists():
-            raise SourceError(f"{path}: no such file or directory")
-        if not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
-            raise SourceError(f"{path}: permission denied")
-        checked.append(path)
-    return checked
+            problems.append(SourceProblem(str(path), "no such file or directory"))
+        elif not os.access(path, os.R_OK) or (path.is_dir() and not os.access(path, os.X_OK)):
+            problems.append(SourceProblem(str(path), "permission denied"))
+        else:
+            usable.append(path)
+    return usable, problems
+
+
+def check_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The paths as ``Path``s; raise ``SourceError`` naming the first that does not exist or cannot be read."""
+    usable, problems = usable_paths(paths)
+    if problems:
+        raise SourceError(f"{problems[0].source}: {problems[0].error}")
+    return usable
 
 
 def is_maildir(path: Path) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, synonym
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -103,7 +103,10 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(Text, default="")
     sender_name: Mapped[str] = mapped_column(String(500), default="")
     sender_address: Mapped[str | None] = mapped_column(String(500), index=True)
-    reply_to: Mapped[str | None] = mapped_column(String(500))
+    reply_to_name: Mapped[str] = mapped_column(String(500), default="")
+    reply_to_address: Mapped[str | None] = mapped_column(String(500))
+    # Older readers say ``reply_to``: it is the Reply-To *address*, never display text.
+    reply_to: Mapped[str | None] = synonym("reply_to_address")
     recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
     sent_at: Mapped[datetime | None] = mapped_column()
     size: Mapped[int] = mapped_column(BigInteger)
@@ -279,7 +282,9 @@ class DecisionRecord(Base):
     reason: Mapped[str] = mapped_column(Text)
     rule_id: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[str] = mapped_column(String(64))
-    template: Mapped[str | None] = mapped_column(String(200))
+    intents: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
+    answer_intents: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    hold_reason: Mapped[str | None] = mapped_column(String(64))
     trigger: Mapped[str] = mapped_column(String(32), default="ingest")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

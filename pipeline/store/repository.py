@@ -21,6 +21,7 @@ from pipeline.store.models import (
     QuarantineRecord,
     RawBlob,
     Sighting,
+    Suggestion,
     Thread,
     utcnow,
 )
@@ -147,6 +148,28 @@ def thread_ids_of_inquiries(session: Session, inquiry_ids: Iterable[int]) -> dic
     return {inquiry_id: thread_id for inquiry_id, thread_id in rows}
 
 
+def thread_participants(session: Session, thread_ids: Iterable[int]) -> dict[int, set[str]]:
+    """The addresses taking part in each thread: its senders and the recipients of its approved or sent replies."""
+    wanted = list(set(thread_ids))
+    found: dict[int, set[str]] = {thread_id: set() for thread_id in wanted}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        senders = session.execute(
+            select(Message.thread_id, Message.sender_address)
+            .where(Message.thread_id.in_(chunk), Message.sender_address.is_not(None))
+        )
+        replies = session.execute(
+            select(Message.thread_id, Suggestion.to_address)
+            .join(Inquiry, Inquiry.message_pk == Message.id)
+            .join(Suggestion, Suggestion.inquiry_id == Inquiry.id)
+            .where(Message.thread_id.in_(chunk), Suggestion.status.in_(("approved", "sent")))
+        )
+        for thread_id, address in (*senders, *replies):
+            if address:
+                found[thread_id].add(address.strip().lower())
+    return found
+
+
 def add_blob(session: Session, sha256: str, raw: bytes) -> None:
     """Keep raw bytes under their hash (the caller checked they are not stored yet)."""
     session.add(RawBlob(sha256=sha256, size=len(raw), data=raw))
@@ -163,7 +186,8 @@ def add_message(session: Session, parsed: ParsedMessage, thread: Thread, origin:
         subject=parsed.subject,
         sender_name=parsed.sender.name[:500] if parsed.sender else "",
         sender_address=parsed.sender.address[:500] if parsed.sender and parsed.sender.address else None,
-        reply_to=str(parsed.reply_to)[:500] if parsed.reply_to else None,
+        reply_to_name=parsed.reply_to.name[:500] if parsed.reply_to else "",
+        reply_to_address=parsed.reply_to.address[:500] if parsed.reply_to and parsed.reply_to.address else None,
         recipients=[str(a) for a in (*parsed.to, *parsed.cc)][:200],
         sent_at=parsed.date,
         size=parsed.size,

@@ -89,6 +89,21 @@ def test_missing_path_is_one_clear_line_and_nothing_written(tmp_path: Path) -> N
     assert result.returncode != 0
     assert result.stderr.strip().splitlines()[-1] == f"triage: error: {tmp_path / 'nope'}: no such file or directory"
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "triage.db").exists()
+
+
+def test_a_missing_path_among_others_is_reported_and_the_rest_stored(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(make_message("First", message_id="<a@x>"))
+    (tmp_path / "b.eml").write_bytes(make_message("Second", message_id="<b@x>"))
+    args = ["ingest", str(tmp_path / "a.eml"), str(tmp_path / "typo.eml"), str(tmp_path / "b.eml")]
+    result = run([*args, "--json"], tmp_path)
+    assert result.returncode == 1
+    assert f"triage: error: {tmp_path / 'typo.eml'}: no such file or directory" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert last_json(result) == {"seen": 2, "stored": 2, "duplicates": 0, "quarantined": 0}
+    again = run(args, tmp_path)
+    assert again.returncode == 1
+    assert again.stdout.strip().splitlines()[-1] == "seen 2: stored 0, duplicates 2, quarantined 0; 1 unreadable"
 
 
 def test_unreadable_file_in_a_folder_is_reported_and_the_rest_stored(tmp_path: Path) -> None:
@@ -153,6 +168,23 @@ def test_full_database_is_a_clear_error_and_nothing_half_written(tmp_path: Path)
     assert "full" in result.stderr and "Traceback" not in result.stderr
     with sqlite3.connect(db) as check:
         assert check.execute("SELECT count(*) FROM messages").fetchone() == (0,)
+
+
+def test_a_mistyped_database_path_is_refused_not_created(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(make_message())
+    no_folder = run(["ingest", str(tmp_path / "a.eml")], tmp_path, f"sqlite:///{tmp_path / 'vra' / 'triage.db'}")
+    assert no_folder.returncode == 1 and "Traceback" not in no_folder.stderr
+    assert f"its folder {tmp_path / 'vra'} does not exist" in no_folder.stderr
+    assert "triage db upgrade" in no_folder.stderr and not (tmp_path / "vra").exists()
+
+    first = run(["ingest", str(tmp_path / "a.eml")], tmp_path)
+    assert first.returncode == 0 and f"creating a new empty database at {tmp_path / 'triage.db'}" in first.stderr
+    typo = run(["inquiries", "list"], tmp_path, f"sqlite:///{tmp_path / 'traige.db'}")
+    assert typo.returncode == 1 and "holds triage.db" in typo.stderr
+    assert not (tmp_path / "traige.db").exists()
+
+    created = run(["db", "upgrade"], tmp_path, f"sqlite:///{tmp_path / 'vra' / 'triage.db'}")
+    assert created.returncode == 0 and (tmp_path / "vra" / "triage.db").is_file()
 
 
 def test_db_upgrade_and_check_config(tmp_path: Path) -> None:

@@ -89,3 +89,32 @@ def test_password_file_is_read(tmp_path: Path) -> None:
         "TRIAGE_MAILBOXES__DESK__PASSWORD_FILE": str(secret),
     }
     assert load_settings(env=env).settings.mailboxes["desk"].resolve_password() == "from-file"
+
+
+def test_one_pass_finds_problems_that_hide_behind_others(tmp_path: Path) -> None:
+    from pipeline.config import inspect_settings
+
+    path = write(
+        tmp_path,
+        '# comment\n[database]\nbusy_timeout_seconds = "soon"\n\n[ingest]\nbatch_size = 0\nprogres = "auto"\n\n'
+        '[mailboxes.desk]\nhost = "imap.example.org"\nuser = "u"\nport = 99999\nafter_ingest = "move"\n',
+    )
+    inspection = inspect_settings(path, env={"TRIAGE_LOGGING__LEVEL": "loud"})
+    keys = [key for key, _ in inspection.problems]
+    # The mailbox's own check (move needs move_to) runs only once its port is valid: one pass lists both.
+    assert keys == ["database.busy_timeout_seconds", "ingest.batch_size", "ingest.progres", "logging.level",
+                    "mailboxes.desk.port", "mailboxes.desk"]
+    assert [inspection.where(key) for key in keys] == [
+        f"{path}:3", f"{path}:6", f"{path}:7", "environment", f"{path}:12", f"{path}:9"]
+    assert inspection.loaded is not None  # the rest, with the faulty values at their defaults, can be checked
+    assert inspection.loaded.settings.ingest.batch_size == 200 and "desk" not in inspection.loaded.settings.mailboxes
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, env={"TRIAGE_LOGGING__LEVEL": "loud"})
+    assert [key for key, _ in info.value.problems] == keys
+
+
+def test_a_toml_syntax_error_names_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, '[ingest]\nbatch_size = 5\n[database\nurl = "x"\n'), env={})
+    ((where, message),) = info.value.problems
+    assert where == f"{tmp_path / 'triage.toml'}:3" and "not valid TOML" in message

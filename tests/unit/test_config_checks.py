@@ -107,3 +107,20 @@ def test_toml_lines_index_tables_arrays_and_multiline_values() -> None:
     assert lines.line_of(("b", "c", "quoted key")) == 12
     assert lines.line_of(("b", "c", "y")) == 15
     assert lines.line_of(("r", 1, "missing")) == 9
+
+
+def test_a_check_that_breaks_is_one_problem_and_the_others_still_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline import checks
+
+    def check_replies(loaded: object) -> list[tuple[str, str]]:
+        raise RuntimeError("cannot use extend\n  from a non top-level scope")
+
+    def check_web(loaded: object) -> list[tuple[str, str]]:
+        return [("web.sla", "still checked")]
+
+    monkeypatch.setattr(checks, "CHECKS", [check_replies, check_web])
+    loaded = load_settings(SOURCE_ROOT / "config" / "triage.toml", env={})
+    assert run_checks(loaded) == [
+        ("replies", "this check broke: RuntimeError: cannot use extend from a non top-level scope"),
+        ("web.sla", "still checked"),
+    ]
