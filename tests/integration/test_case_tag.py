@@ -14,7 +14,7 @@ from pipeline.runtime import Runtime
 from pipeline.sources.base import Origin, SourceItem
 from pipeline.store.db import unit_of_work
 from pipeline.store.models import AuditEvent, Message
-from responders import service
+from webapp.services import suggestions as service
 from responders.context import ReplyContext
 from tests.support.mail import make_message
 from tests.support.replies import store_triaged

@@ -14,7 +14,7 @@ from pipeline.config import DeliverySettings, MailboxSettings, Settings
 from pipeline.runtime import Runtime
 from pipeline.store.db import MIGRATIONS_DIR, _alembic_config, current_revision, head_revision, unit_of_work
 from pipeline.store.models import Message
-from responders import service
+from webapp.services import suggestions as service
 from responders.context import ReplyContext
 from tests.support.mail import make_message
 from tests.support.replies import store_triaged
