@@ -98,7 +98,7 @@ def _rows(count: int, seed: int = 7) -> Iterator[tuple[list[dict[str, Any]], ...
                             "multi_topic": False, "other_topics": [], "automated": False, "evidence": []},
                 "standard": standard, "queue": queue, "reason": f"Benchmark routing to {queue}.",
                 "rule_id": "standard" if standard else "not-standard", "model_version": "bench",
-                "template": None, "trigger": "ingest", "created_at": received,
+                "trigger": "ingest", "created_at": received,
             })
             events.append({"event": "triaged", "inquiry_id": n, "message_pk": n, "from_state": "new",
                            "to_state": state, "actor": "system", "details": {"decision_id": n},

@@ -194,7 +194,7 @@ def decide(runtime: Runtime, inquiry_id: int, *, queue: str = "customer_service"
         "signals": {"complaint": complaint, "escalation": False, "urgent": urgent, "deadline": None,
                     "multi_topic": False, "other_topics": [], "automated": False, "evidence": []},
         "standard": standard, "queue": queue, "reason": reason, "rule_id": "standard" if standard else "test",
-        "model_version": "test-model", "template": None,
+        "model_version": "test-model",
     }
     state = "triaged" if standard else "routed"
     with unit_of_work(runtime.session_factory) as session:

@@ -45,7 +45,6 @@ def store_triaged(
         "topic_confidence": 0.9, "topic_band": "high", "top_terms": [], "topics": [], "entities": entities,
         "signals": asdict(Signals()), "standard": standard, "queue": "customer_service" if standard else "finance",
         "reason": "standard" if standard else "Complaint about fees", "rule_id": "test", "model_version": "test",
-        "template": None,
     }
     with unit_of_work(runtime.session_factory) as session:
         save_decisions(session, [(inquiry_id, values)], "test")
