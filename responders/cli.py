@@ -123,7 +123,8 @@ def suggest(state: CliState, paths: tuple[str, ...], as_json: bool) -> None:
                 emit(item.origin.source, None, None, NoReply(f"not usable mail: {parsed}"))
                 continue
             decision = next(decisions)
-            reply = suggest_reply(decision, facts_from_parsed(parsed), context.library, context.policy)
+            reply = suggest_reply(decision, facts_from_parsed(parsed), context.library, context.policy,
+                                  case_facts=context.case_facts)
             emit(item.origin.source, parsed, decision, reply)
         batch.clear()
 
