@@ -402,6 +402,19 @@ def _try_render(template: Template, variables: Sequence[Mapping[str, Any]], *, b
     return None
 
 
+def _try_layout(layout: Template, samples: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a language's layout cannot compose replies (it fails, or leaves out a section), or None."""
+    for values in samples:
+        for sections in (_sample_sections()[:1], _sample_sections()):
+            try:
+                text = layout.render({**values, "sections": sections})
+            except Exception as exc:  # any failure on sample values refuses the layout
+                return f"fails with sample values: {type(exc).__name__}: {exc}"
+            if any(section["text"] not in text for section in sections):
+                return "its body block does not print every section ({% for section in sections %})"
+    return None
+
+
 def _sample_sections() -> list[dict[str, str]]:
     return [{"id": "general", "heading": "One <question>", "text": "An answer {{ x }}"},
             {"id": "fees", "heading": "Another", "text": "Second\n\nanswer"}]
@@ -435,8 +448,7 @@ def load_library(directory: Path, topics: Collection[str] | None = None) -> Libr
         layout_problem = checker.check(TEXT_LAYOUT)
         if layout_problem is None:
             layout = checker.env.get_template(TEXT_LAYOUT)
-            layout_problem = _try_render(layout, [{**s, "sections": sections} for s in samples
-                                                  for sections in (_sample_sections()[:1], _sample_sections())])
+            layout_problem = _try_layout(layout, samples)
             if layout_problem is None:
                 library._layouts[language] = layout
         if layout_problem is not None:

@@ -201,12 +201,12 @@ def suggest_reply(decision: Triaged, facts: InquiryFacts, library: Library, poli
     refused = refusal(facts, policy)
     if refused is not None:
         return NoReply(refused)
-    empty = nothing_to_answer(facts)
-    if empty is not None:
-        return NoReply(empty)
     plan = plan_reply(decision, library.catalogue, require_standard=require_standard)
     if isinstance(plan, NoTemplate):
         return NoReply(plan.reason)
+    empty = nothing_to_answer(facts)
+    if empty is not None:
+        return NoReply(empty)
     return _compose(library, plan, facts, decision.entities, case_facts or NO_REGISTER)
 
 
