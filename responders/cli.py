@@ -46,6 +46,10 @@ def suggestion_json(file: str, parsed: ParsedMessage | None, decision: Decision 
         "subject": reply.subject if isinstance(reply, Reply) else "",
         "body": reply.text if isinstance(reply, Reply) else "",
         "reason": None if isinstance(reply, Reply) else reply.reason,
+        "intents": list(reply.intents) if isinstance(reply, Reply) else [],
+        "blanks": list(reply.blanks) if isinstance(reply, Reply) else [],
+        "staff_note": reply.staff_note if isinstance(reply, Reply) else None,
+        "route_to": reply.route_to if isinstance(reply, Reply) else None,
     }
 
 
