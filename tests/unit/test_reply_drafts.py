@@ -336,3 +336,14 @@ def test_every_reviewed_inquiry_gets_a_complete_draft(library: Library, register
         blanks = unfilled_blanks(reply.text)
         expected = ("general" in case.decision.answer_intents) + (case.decision.language != language)
         assert len(blanks) == expected, (case.name, blanks)
+
+
+def test_check_config_reports_an_unreadable_register_and_the_default_has_none(tmp_path: Path) -> None:
+    from pipeline.config import RepliesSettings, Settings
+    from responders.context import register_of, template_problems
+
+    assert register_of(Settings()) is NO_REGISTER
+    missing = Settings(replies=RepliesSettings(case_register=tmp_path / "nowhere.toml"))
+    assert any("cannot read the register extract" in message for _, message in template_problems(missing))
+    shipped = Settings(replies=RepliesSettings(case_register=Path("data/register.toml")))
+    assert register_of(shipped).lookup("DM/212345") is not None and template_problems(shipped) == []
