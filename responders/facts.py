@@ -175,8 +175,16 @@ def facts_from_stored(
     is_mailing_list: bool,
     automation_reason: str | None,
     mailbox: str | None,
+    quoted_text: str = "",
+    signature: str = "",
+    forwarded_text: str = "",
+    earlier_texts: Sequence[str] = (),
 ) -> InquiryFacts:
-    """The facts of a stored inquiry, from the columns of its inquiry and message rows."""
+    """The facts of a stored inquiry, from the columns of its inquiry and message rows.
+
+    ``earlier_texts`` are the new texts of the thread's earlier messages (so a reply never asks
+    again for a number given there).
+    """
     return InquiryFacts(
         inquiry_id=inquiry_id,
         message_id=message_id,
@@ -193,4 +201,8 @@ def facts_from_stored(
         is_mailing_list=is_mailing_list,
         automation_reason=automation_reason,
         mailbox=mailbox,
+        quoted_text=quoted_text,
+        signature=signature,
+        forwarded_text=forwarded_text,
+        earlier_texts=tuple(earlier_texts),
     )
