@@ -173,6 +173,7 @@ class RepliesSettings(_Section):
     """Suggested replies: where the templates are, who is never answered, and how much automatic mail is allowed."""
 
     templates: Path = Path("config/templates")
+    case_register: Path | None = None  # an extract of the register status answers look facts up in (None: blanks)
     own_addresses: tuple[str, ...] = ()
     block_list: tuple[str, ...] = ()
     auto_cap: int = Field(default=10, ge=0)

@@ -1,9 +1,11 @@
-"""The template catalogue: each reply template's id, version, topic, and when each variant applies.
+"""The template catalogue: each reply template's id (= the intent it answers), version and topic.
 
 The catalogue is one TOML file (``config/templates/catalogue.toml``) beside the
-templates themselves (``<language>/<id>.j2``). It also holds the office's facts
-that templates may print (``[office.<language>]`` and ``[links]``). Reading it
-is pure apart from reading the file; every problem is reported with its line.
+templates themselves (``<language>/<id>.j2``). A template is chosen by intent:
+its id is the intent id the triage decision names (``renewal--grace_period``),
+never by words in the message. The catalogue also holds the office's facts that
+templates may print (``[office.<language>]`` and ``[links]``). Reading it is
+pure apart from reading the file; every problem is reported with its line.
 """
 
 from __future__ import annotations
@@ -12,12 +14,10 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from classifiers.entities import ENTITY_KINDS
-from classifiers.textnorm import fold, phrase_pattern
 from classifiers.tomlines import TomlLines
 from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
@@ -33,18 +33,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _When(_Strict):
-    words: dict[str, tuple[str, ...]] = Field(default_factory=dict)
-    entities: tuple[str, ...] = ()
-
-
 class _TemplateModel(_Strict):
     id: str
     kind: Kind = "reply"
     topic: str | None = None
     version: int = Field(ge=1)
     description: str = ""
-    when: _When | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_when(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "when" in value:
+            raise ValueError("[when] rules are gone: a template is chosen by the intent its id names; "
+                             "delete the [when] table")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -66,41 +68,18 @@ class _CatalogueModel(_Strict):
 
 @dataclass(frozen=True)
 class TemplateSpec:
-    """One template of the catalogue: which topic and variant it answers, and when."""
+    """One template of the catalogue: the intent (its id) and topic it answers."""
 
     id: str
     kind: Kind
     topic: str | None
     version: int
     description: str = ""
-    words: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    entities: tuple[str, ...] = ()
-    pattern: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
 
     @property
     def variant(self) -> str:
-        """The variant's name: the part of the id after ``--``, or ``default``."""
+        """The variant's name: the part of the id after ``--``, or ``default`` (the topic's general explainer)."""
         return self.id.split("--", 1)[1] if "--" in self.id else "default"
-
-    @property
-    def is_default(self) -> bool:
-        """True for the variant used when no other variant of its topic applies (it has no conditions)."""
-        return not self.words and not self.entities
-
-    def applies(self, folded_text: str, entity_kinds: Collection[str]) -> str | None:
-        """Why this variant applies to a text (folded) with these entity kinds; None when it does not."""
-        reasons = []
-        if self.words:
-            match = self.pattern.search(folded_text) if self.pattern is not None else None
-            if match is None:
-                return None
-            reasons.append(f"mentions {match.group(0)!r}")
-        if self.entities:
-            present = [kind for kind in self.entities if kind in entity_kinds]
-            if not present:
-                return None
-            reasons.append(f"has {', '.join(present)}")
-        return " and ".join(reasons) if reasons else "default variant"
 
 
 @dataclass(frozen=True)
@@ -121,6 +100,11 @@ class Catalogue:
         """The template with this id, if the catalogue has one."""
         return next((spec for spec in self.templates if spec.id == template_id), None)
 
+    def reply(self, intent: str) -> TemplateSpec | None:
+        """The reply template that answers an intent (its id is the intent id), if the catalogue has one."""
+        spec = self.by_id(intent)
+        return spec if spec is not None and spec.kind == "reply" else None
+
     def for_topic(self, topic: str) -> tuple[TemplateSpec, ...]:
         """The reply templates of a topic, in the catalogue's order."""
         return tuple(spec for spec in self.templates if spec.kind == "reply" and spec.topic == topic)
@@ -140,14 +124,6 @@ class Catalogue:
         return facts
 
 
-MATCH_CHARS = 5000
-
-
-def match_text(subject: str, new_text: str) -> str:
-    """The text variant conditions are matched against: subject and the start of the sender's new words, folded."""
-    return fold(f"{subject}\n{new_text[:MATCH_CHARS]}")
-
-
 def _located(path: Path, lines: TomlLines, problems: list[Problem]) -> list[Problem]:
     located = []
     for key, message in problems:
@@ -165,7 +141,6 @@ def _check(model: _CatalogueModel, topics: Collection[str] | None) -> list[Probl
     if model.default_language not in model.languages:
         problems.append(("default_language", f"{model.default_language!r} is not one of languages"))
     seen: set[str] = set()
-    defaults: dict[str, str] = {}
     for index, spec in enumerate(model.template):
         where = f"template.{index}"
         if spec.id in seen:
@@ -179,38 +154,14 @@ def _check(model: _CatalogueModel, topics: Collection[str] | None) -> list[Probl
                 problems.append((f"{where}.id", f"template id {spec.id!r} must start with its topic {spec.topic!r}"))
             if topics is not None and spec.topic not in topics:
                 problems.append((f"{where}.topic", f"unknown topic {spec.topic!r}; known: {', '.join(topics)}"))
-            if spec.when is None or (not spec.when.words and not spec.when.entities):
-                if spec.topic in defaults:
-                    problems.append((f"{where}.when", f"topic {spec.topic!r} has two default variants "
-                                     f"({defaults[spec.topic]!r} and {spec.id!r}); give one of them a [when]"))
-                defaults[spec.topic] = spec.id
-        elif spec.when is not None:
-            problems.append((f"{where}.when", "only reply templates have variants"))
-        if spec.when is not None:
-            for kind in spec.when.entities:
-                if kind not in ENTITY_KINDS:
-                    problems.append((f"{where}.when.entities",
-                                     f"unknown entity kind {kind!r}; known: {', '.join(ENTITY_KINDS)}"))
-            for language, phrases in spec.when.words.items():
-                if not any(phrase.strip() for phrase in phrases):
-                    problems.append((f"{where}.when.words.{language}", "an empty list of words never matches"))
     if sum(spec.kind == "acknowledgement" for spec in model.template) > 1:
         problems.append(("template", "more than one acknowledgement template"))
     return problems
 
 
 def _spec(model: _TemplateModel) -> TemplateSpec:
-    words = dict(model.when.words) if model.when else {}
-    return TemplateSpec(
-        id=model.id,
-        kind=model.kind,
-        topic=model.topic,
-        version=model.version,
-        description=model.description,
-        words=words,
-        entities=model.when.entities if model.when else (),
-        pattern=phrase_pattern(p for phrases in words.values() for p in phrases),
-    )
+    return TemplateSpec(id=model.id, kind=model.kind, topic=model.topic, version=model.version,
+                        description=model.description)
 
 
 def parse_catalogue(text: str, path: Path, topics: Collection[str] | None = None) -> Catalogue:

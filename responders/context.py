@@ -15,6 +15,7 @@ from classifiers.config import resolve
 from classifiers.taxonomy import load_taxonomy
 from pipeline.config import MailboxSettings, Settings
 from pipeline.errors import ConfigError, ReplyError
+from responders.casefacts import NO_REGISTER, CaseFactsProvider, load_register
 from responders.policy import ReplyPolicy
 from responders.render import Library, library_problems, load_library
 
@@ -41,12 +42,14 @@ class ReplyContext:
     settings: Settings
     library: Library
     policy: ReplyPolicy
+    case_facts: CaseFactsProvider = NO_REGISTER
 
     @classmethod
     def load(cls, settings: Settings) -> "ReplyContext":
-        """Load the templates named by the settings; ``ConfigError`` when the catalogue is unusable."""
+        """Load the templates and the register named by the settings; ``ConfigError`` when either is unusable."""
         library = load_library(templates_directory(settings), taxonomy_topics(settings))
-        return cls(settings=settings, library=library, policy=ReplyPolicy.from_settings(settings))
+        return cls(settings=settings, library=library, policy=ReplyPolicy.from_settings(settings),
+                   case_facts=register_of(settings))
 
     def mailbox_for(self, mailbox: str | None) -> tuple[str, MailboxSettings]:
         """The mailbox a reply leaves from: the inquiry's own, else ``replies.default_mailbox``, else the only one."""
@@ -60,9 +63,20 @@ class ReplyContext:
         return name, mailboxes[name]
 
 
+def register_of(settings: Settings) -> CaseFactsProvider:
+    """The register extract named by ``replies.case_register`` (none: a register that knows no case)."""
+    path = settings.replies.case_register
+    return load_register(resolve(path)) if path is not None else NO_REGISTER
+
+
 def template_problems(settings: Settings) -> list[Problem]:
-    """Every problem of the reply templates and their catalogue, as ``(file:line, message)``."""
-    return library_problems(templates_directory(settings), taxonomy_topics(settings))
+    """Every problem of the reply templates, their catalogue and the register extract, as ``(where, message)``."""
+    problems = library_problems(templates_directory(settings), taxonomy_topics(settings))
+    try:
+        register_of(settings)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+    return problems
 
 
 def delivery_problems(settings: Settings) -> list[Problem]:

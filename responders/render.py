@@ -8,6 +8,11 @@ for names the documented variables do not have and for any reach into Python
 internals (``_``-names, the ``attr`` filter, frame and code attributes), and
 rendered once with sample values of every shape; a template that fails any of
 these, or that uses a layout that fails, is refused with the reason.
+
+A reply answering several intents is composed: each intent's template gives
+its ``heading`` and ``body`` blocks (a section), and the language's
+``_layout.j2`` puts one greeting, every section in order and one closing
+around them (``sections`` variable).
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ from markupsafe import Markup, escape
 
 from classifiers.entities import Entity
 from pipeline.errors import ConfigError, TemplateError
+from responders.blanks import blank
+from responders.casefacts import CaseFacts
 from responders.catalogue import Catalogue, load_catalogue
 from responders.facts import InquiryFacts
 from responders.variables import TOP_LEVEL, build_variables
 
 HTML_LAYOUT = "_layout.html.j2"
+TEXT_LAYOUT = "_layout.j2"
 Problem = tuple[str, str]
 
 _UNSAFE_ATTRIBUTES = frozenset({
@@ -38,7 +46,7 @@ _UNSAFE_ATTRIBUTES = frozenset({
     "f_globals", "f_locals", "f_builtins", "f_back", "f_code", "tb_frame", "tb_next", "func_globals",
     "func_code", "im_func", "im_self", "im_class", "format_map",
 })
-_GLOBALS = frozenset({"range", "dict", "namespace"})
+_GLOBALS = frozenset({"range", "dict", "namespace", "blank"})
 _URL_SPLIT = re.compile(r"(https?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]])")
 
 _MONTHS = {
@@ -141,6 +149,7 @@ def _environment(directory: Path, language: str | None, *, autoescape: bool) -> 
     )
     env.globals = {name: value for name, value in env.globals.items() if name in _GLOBALS}
     env.globals["range"] = _small_range
+    env.globals["blank"] = blank
     lang = language or "en"
     env.filters["date_long"] = lambda value: date_long(value, lang)
     env.filters["join_and"] = lambda items: join_and(items, lang)
@@ -254,6 +263,20 @@ def sample_facts(*, full: bool) -> InquiryFacts:
     )
 
 
+def sample_case_facts(*, full: bool) -> tuple[CaseFacts, ...]:
+    """A register record with every fact (or none) for the sample inquiries."""
+    if not full:
+        return ()
+    return (CaseFacts(
+        number="DM/212345", kind="registration", status="published", holder="Sample Holder AG",
+        registration_number="DM/212345",
+        filing_date=date(2022, 3, 1), registration_date=date(2022, 3, 15), expiry_date=date(2027, 3, 15),
+        renewal_due=date(2027, 3, 15), renewed_on=date(2022, 3, 15), renewed_until=date(2027, 3, 15),
+        fees_due="CHF 934.50", fees_paid="CHF 1234.50", paid_on=date(2026, 10, 3), credited_on=date(2026, 10, 6),
+        publication_date=date(2022, 9, 16), bulletin="2022/37", deferred_until=date(2022, 9, 15),
+        notice_date=date(2026, 9, 1), remedy_by=date(2026, 12, 1), as_of=date(2026, 11, 20)),)
+
+
 def sample_entities(*, full: bool) -> tuple[Entity, ...]:
     """Entities of every kind, two of each (or none) for the sample inquiries."""
     if not full:
@@ -264,6 +287,19 @@ def sample_entities(*, full: bool) -> tuple[Entity, ...]:
         "amount": ("CHF 1234.50", "EUR 300"), "date": ("2027-03-15", "2026-10-01"),
     }
     return tuple(Entity(kind, value, 0, 0) for kind, pair in values.items() for value in pair)
+
+
+@dataclass(frozen=True)
+class Section:
+    """One intent's part of a composed reply: a heading naming the question, and the answer."""
+
+    template_id: str
+    heading: str
+    text: str
+
+    def as_variable(self) -> dict[str, str]:
+        """The section as the layouts see it in ``sections``."""
+        return {"id": self.template_id, "heading": self.heading, "text": self.text}
 
 
 @dataclass(frozen=True)
@@ -282,6 +318,7 @@ class Library:
     problems: list[Problem] = field(default_factory=list)
     digests: dict[tuple[str, str], str] = field(default_factory=dict)
     _compiled: dict[tuple[str, str], Template] = field(default_factory=dict, repr=False)
+    _layouts: dict[str, Template] = field(default_factory=dict, repr=False)
     _html: Template | None = field(default=None, repr=False)
 
     def usable(self, template_id: str, language: str) -> bool:
@@ -301,6 +338,37 @@ class Library:
                                 f"{type(exc).__name__}: {exc}") from exc
         return RenderedBody(text, self.html_of(text, language, str(variables.get("inquiry", {}).get("subject", ""))))
 
+    def render_section(self, template_id: str, language: str, variables: Mapping[str, Any]) -> Section:
+        """One template's heading and answer (its ``heading`` and ``body`` blocks), without greeting or closing.
+
+        ``TemplateError`` ("template X failed: ...") when it cannot be rendered.
+        """
+        template = self._compiled.get((template_id, language))
+        if template is None:
+            why = self.catalogue.refused.get((template_id, language), "not in the catalogue")
+            raise TemplateError(f"template {template_id!r} ({language}) cannot be used: {why}")
+        try:
+            heading, text = _section_of(template, variables)
+        except Exception as exc:  # a template error at render time must not stop the pipeline
+            raise TemplateError(f"template {template_id!r} ({language}) failed: {type(exc).__name__}: {exc}") \
+                from exc
+        if not text.strip():
+            raise TemplateError(f"template {template_id!r} ({language}) failed: it rendered no answer")
+        spec = self.catalogue.by_id(template_id)
+        return Section(template_id, heading or (spec.description if spec else template_id), text)
+
+    def compose(self, language: str, variables: Mapping[str, Any]) -> RenderedBody:
+        """The reply around ``variables["sections"]``: one greeting, each section in order, one closing."""
+        layout = self._layouts.get(language)
+        if layout is None:
+            raise TemplateError(f"template '_layout.j2' ({language}) cannot be used: "
+                                f"{self.catalogue.refused.get(('_layout', language), 'missing')}")
+        try:
+            text = tidy_text(layout.render(variables))
+        except Exception as exc:  # a template error at render time must not stop the pipeline
+            raise TemplateError(f"template '_layout.j2' ({language}) failed: {type(exc).__name__}: {exc}") from exc
+        return RenderedBody(text, self.html_of(text, language, str(variables.get("inquiry", {}).get("subject", ""))))
+
     def html_of(self, text: str, language: str, title: str) -> str | None:
         """The HTML part for a plain-text body (None when the catalogue asks for plain text only)."""
         if self._html is None or not self.catalogue.html:
@@ -311,15 +379,45 @@ class Library:
             raise TemplateError(f"the HTML layout failed to render: {type(exc).__name__}: {exc}") from exc
 
 
-def _try_render(template: Template, variables: Sequence[Mapping[str, Any]]) -> str | None:
+def _section_of(template: Template, variables: Mapping[str, Any]) -> tuple[str, str]:
+    """The rendered ``heading`` and ``body`` blocks of a template (heading on one line)."""
+    context = template.new_context(dict(variables))
+    heading = "".join(template.blocks["heading"](context)) if "heading" in template.blocks else ""
+    context = template.new_context(dict(variables))
+    body = "".join(template.blocks["body"](context)) if "body" in template.blocks else ""
+    return " ".join(heading.split()), body.strip("\n")
+
+
+def _try_render(template: Template, variables: Sequence[Mapping[str, Any]], *, blocks: bool = True) -> str | None:
     for values in variables:
         try:
             text = template.render(values)
+            _, section = _section_of(template, values) if blocks else ("", text)
         except Exception as exc:  # any failure on sample values refuses the template
             return f"fails with sample values: {type(exc).__name__}: {exc}"
         if not text.strip():
             return "renders to an empty text"
+        if not section.strip():
+            return "its body block renders to an empty text"
     return None
+
+
+def _try_layout(layout: Template, samples: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why a language's layout cannot compose replies (it fails, or leaves out a section), or None."""
+    for values in samples:
+        for sections in (_sample_sections()[:1], _sample_sections()):
+            try:
+                text = layout.render({**values, "sections": sections})
+            except Exception as exc:  # any failure on sample values refuses the layout
+                return f"fails with sample values: {type(exc).__name__}: {exc}"
+            if any(section["text"] not in text for section in sections):
+                return "its body block does not print every section ({% for section in sections %})"
+    return None
+
+
+def _sample_sections() -> list[dict[str, str]]:
+    return [{"id": "general", "heading": "One <question>", "text": "An answer {{ x }}"},
+            {"id": "fees", "heading": "Another", "text": "Second\n\nanswer"}]
 
 
 def load_library(directory: Path, topics: Collection[str] | None = None) -> Library:
@@ -347,6 +445,16 @@ def load_library(directory: Path, topics: Collection[str] | None = None) -> Libr
                 refused[(spec.id, language)] = problem
                 library.problems.append((str(catalogue.path_of(spec.id, language)),
                                          f"template refused, never used: {problem}"))
+        layout_problem = checker.check(TEXT_LAYOUT)
+        if layout_problem is None:
+            layout = checker.env.get_template(TEXT_LAYOUT)
+            layout_problem = _try_layout(layout, samples)
+            if layout_problem is None:
+                library._layouts[language] = layout
+        if layout_problem is not None:
+            refused[("_layout", language)] = layout_problem
+            library.problems.append((str(directory / language / TEXT_LAYOUT),
+                                     f"refused, no reply in {language!r} can be composed: {layout_problem}"))
         for name in sorted(_partials_with_problems(checker.problems)):
             library.problems.append((str(directory / language / name), f"refused: {checker.problems[name]}"))
         library.problems.extend(_strays(directory / language, catalogue, language))
@@ -376,7 +484,7 @@ def _load_html(directory: Path, problems: list[Problem]) -> Template | None:
         problem = "the HTML layout must not use other templates"
     if problem is None:
         template = env.get_template(HTML_LAYOUT)
-        problem = _try_render(template, [{"language": "en", "subject": "<b>x</b>", "body": "a\n\nb <c>"}])
+        problem = _try_render(template, [{"language": "en", "subject": "<b>x</b>", "body": "a\n\nb <c>"}], blocks=False)
         if problem is None:
             return template
     problems.append((str(directory / HTML_LAYOUT), f"refused, replies go out as plain text only: {problem}"))
@@ -385,7 +493,8 @@ def _load_html(directory: Path, problems: list[Problem]) -> Template | None:
 
 def _sample_variables(catalogue: Catalogue, language: str, full: bool) -> dict[str, Any]:
     return build_variables(language=language, topic="general", variant="default", facts=sample_facts(full=full),
-                           entities=sample_entities(full=full), catalogue=catalogue)
+                           entities=sample_entities(full=full), catalogue=catalogue,
+                           case_facts=sample_case_facts(full=full))
 
 
 def library_problems(directory: Path, topics: Collection[str] | None = None) -> list[Problem]:

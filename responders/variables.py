@@ -10,7 +10,9 @@ Variables (documented for template authors in ``config/templates/README.md``):
 ``case.id``, ``case.tag``, ``inquiry.subject``, ``inquiry.date``,
 ``refs.registrations``, ``refs.applications``, ``refs.patents``,
 ``refs.references``, ``refs.all``, ``refs.main``, ``amounts``, ``dates``,
-``office.*`` and ``links.*``.
+``office.*``, ``links.*``, ``register.*`` (the register's facts of the first case
+it knows, ``register.found`` false when none), ``registers`` (every case it
+knows) and ``sections`` (the composed sections, used by the layouts).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from responders.casefacts import CaseFacts, unknown_variables
 from responders.catalogue import Catalogue
 from responders.facts import EntityLike, InquiryFacts
 
 TOP_LEVEL = frozenset({"language", "topic", "variant", "sender", "case", "inquiry", "refs", "amounts", "dates",
-                       "office", "links"})
+                       "office", "links", "register", "registers", "sections"})
 _REF_KINDS = {"registration": "registrations", "application": "applications", "patent": "patents",
               "reference": "references"}
 _MAX_ITEMS = 20
@@ -68,10 +71,18 @@ def build_variables(
     facts: InquiryFacts,
     entities: Sequence[EntityLike],
     catalogue: Catalogue,
+    case_facts: Sequence[CaseFacts] = (),
+    sections: Sequence[dict[str, str]] = (),
 ) -> dict[str, Any]:
-    """The variables of one reply, as JSON-ready values."""
+    """The variables of one reply, as JSON-ready values.
+
+    ``case_facts`` are the register's records of the numbers found (first: the main one);
+    ``sections`` the rendered sections of a composed reply.
+    """
     refs = {name: _values(entities, kind) for kind, name in _REF_KINDS.items()}
     numbers = [*refs["registrations"], *refs["applications"], *refs["patents"]]
+    main = numbers[0] if numbers else (refs["references"] or [""])[0]
+    records = [facts.as_variables() for facts in case_facts[:_MAX_ITEMS]]
     return {
         "language": language,
         "topic": topic or "",
@@ -81,9 +92,12 @@ def build_variables(
         "case": {"id": facts.inquiry_id, "tag": case_tag_text(facts.inquiry_id)},
         "inquiry": {"subject": one_line(facts.subject),
                     "date": facts.sent_at.date().isoformat() if facts.sent_at else ""},
-        "refs": {**refs, "all": numbers, "main": numbers[0] if numbers else (refs["references"] or [""])[0]},
+        "refs": {**refs, "all": numbers, "main": main},
         "amounts": _values(entities, "amount"),
         "dates": _values(entities, "date"),
         "office": catalogue.office_facts(language),
         "links": dict(catalogue.links),
+        "register": records[0] if records else unknown_variables(main),
+        "registers": records,
+        "sections": [dict(section) for section in sections],
     }

@@ -43,6 +43,10 @@ def suggestion_json(file: str, parsed: ParsedMessage | None, decision: Decision 
         "subject": reply.subject if isinstance(reply, Reply) else "",
         "body": reply.text if isinstance(reply, Reply) else "",
         "reason": None if isinstance(reply, Reply) else reply.reason,
+        "intents": list(reply.intents) if isinstance(reply, Reply) else [],
+        "blanks": list(reply.blanks) if isinstance(reply, Reply) else [],
+        "staff_note": reply.staff_note if isinstance(reply, Reply) else None,
+        "route_to": reply.route_to if isinstance(reply, Reply) else None,
     }
 
 
@@ -88,7 +92,8 @@ def suggest(state: CliState, paths: tuple[str, ...], as_json: bool) -> None:
                 emit(item.origin.source, None, None, NoReply(f"not usable mail: {parsed}"))
                 continue
             decision = next(decisions)
-            reply = suggest_reply(decision, facts_from_parsed(parsed), context.library, context.policy)
+            reply = suggest_reply(decision, facts_from_parsed(parsed), context.library, context.policy,
+                                  case_facts=context.case_facts)
             emit(item.origin.source, parsed, decision, reply)
         batch.clear()
 

@@ -59,7 +59,10 @@ def test_suggest_json_contract_on_the_samples(tmp_path: Path, triage_model_path:
     assert out["06-es-priority.eml"]["template"] == "priority_document--das"
     assert out["13-en-renewal-reply.eml"]["template"] == "renewal--grace_period"
     assert "never answered" in str(out["09-en-auto-reply.eml"]["reason"])
-    assert out["08-de-general.eml"]["template"] is None and "translation" in str(out["08-de-general.eml"]["reason"])
+    german = out["08-de-general.eml"]  # no German templates: an English draft, labelled, for translation
+    assert german["template"] is not None and german["route_to"] == "translation" and german["language"] == "de"
+    assert str(german["body"]).startswith("[[to fill: STAFF NOTE: the sender wrote in German (de)")
+    assert german["blanks"] and str(german["staff_note"]).startswith("[[to fill: STAFF NOTE")
     assert out["07-en-eservices-complaint.eml"]["template"] is None
     assert not (tmp_path / "triage.db").exists()  # offline: no database
 

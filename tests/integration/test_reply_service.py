@@ -377,11 +377,12 @@ def test_one_worker_round_acknowledges_and_delivers(runtime: Runtime) -> None:
     german = store_triaged(runtime, make_message("Wie hoch ist die Gebühr?", message_id="<de-1@example.at>"),
                            language="de")
     result = worker.run_once()
-    assert (result.suggested, result.unanswerable) == (1, 1)  # the fresh inquiry; the German one goes to staff
+    assert (result.suggested, result.unanswerable) == (2, 0)  # the German one gets an English draft to translate
     with runtime.session_factory() as session:
         assert service.current_suggestion(session, fresh) is not None
-    assert _state(runtime, fresh) == "suggested" and _state(runtime, german) == "routed"
-    assert "no reply templates in language 'de'" in _events(runtime, german)[-1].details["reason"]
+        draft = service.current_suggestion(session, german)
+    assert draft is not None and draft.body.startswith("[[to fill: STAFF NOTE: the sender wrote in German (de)")
+    assert _state(runtime, fresh) == "suggested" and _state(runtime, german) == "suggested"
     acknowledged = {o.inquiry_id: o.outcome for o in result.acknowledged}
     assert acknowledged[fresh] == "sent" and [o.outcome for o in result.delivered] == ["sent"]
     box = transports.box("desk")

@@ -14,11 +14,22 @@ from pipeline.mail.parse import parse_message
 from responders.facts import InquiryFacts, facts_from_parsed
 from responders.policy import ReplyPolicy, blocked_by, cap_reached, refusal
 from responders.render import Library, load_library
-from responders.select import NoTemplate, TemplateChoice, choose_template
+from responders.select import NoTemplate, ReplyPlan, TemplateChoice, choose_template, plan_reply
 from responders.suggest import NoReply, Reply, acknowledgement, suggest_reply
+from tests.support.drafts import IntentDecision, decision_for
 from tests.support.mail import make_message
 
 ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_INTENTS = (
+    "application", "application--status", "renewal", "renewal--grace_period", "renewal--lapsed", "renewal--annuity",
+    "renewal--partial", "renewal--status", "irregularity", "irregularity--reproductions", "irregularity--fees",
+    "correction", "publication", "publication--deferment", "publication--status", "fees", "fees--refund",
+    "fees--missing_payment", "fees--receipt", "fees--payment_status", "fees--suspicious_invoice",
+    "priority_document", "priority_document--das", "decision", "decision--grant", "decision--invalidation",
+    "recording_change", "recording_change--name_address", "recording_change--representative",
+    "recording_change--licence", "recording_change--limitation", "eservices", "eservices--account",
+    "eservices--upload", "general", "general--designations",
+)
 
 
 @dataclass(frozen=True)
@@ -40,54 +51,70 @@ def _facts(text: str, subject: str = "Question", **changes: object) -> InquiryFa
     return replace(facts, **changes)  # type: ignore[arg-type]
 
 
-def _decision(language: str, topic: str, text: str) -> FakeDecision:
-    return FakeDecision(language, topic, extract_entities(text))
+def _intent(language: str, *intents: str, text: str = "", **changes: object) -> IntentDecision:
+    decision = decision_for(language, intents)
+    return replace(decision, entities=extract_entities(text), **changes)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("language", "topic", "text", "variant"), [
-    ("en", "fees", "We paid twice for A1234567, please refund the difference.", "fees--refund"),
-    ("en", "fees", "Our payment of CHF 300 has not been received according to your portal.", "fees--missing_payment"),
-    ("en", "fees", "Could you send an invoice for our last payment?", "fees--receipt"),
-    ("en", "fees", "How much does it cost to designate Japan?", "fees"),
-    ("fr", "fees", "Nous avons payé deux fois, merci de nous rembourser.", "fees--refund"),
-    ("es", "fees", "¿Podrían enviarnos la factura del pago?", "fees--receipt"),
-    ("en", "renewal", "Is the 6-month grace period still available?", "renewal--grace_period"),
-    ("en", "renewal", "Our registration DM/212 345 lapsed last year, can it be restored?", "renewal--lapsed"),
-    ("fr", "renewal", "Le délai de grâce est-il encore ouvert ?", "renewal--grace_period"),
-    ("es", "renewal", "El registro caducó, ¿hay restablecimiento?", "renewal--lapsed"),
-    ("en", "renewal", "Please pay the annuity for EP 3 456 789.", "renewal--annuity"),
-    ("en", "renewal", "When is DM/212 345 due for renewal?", "renewal"),
-    ("fr", "irregularity", "Les reproductions seraient de qualité insuffisante.", "irregularity--reproductions"),
-    ("en", "irregularity", "The notice says the fee paid was insufficient.", "irregularity--fees"),
-    ("es", "priority_document", "¿Cuál es el código de acceso DAS?", "priority_document--das"),
-    ("fr", "publication", "Nous avions demandé l'ajournement de la publication.", "publication--deferment"),
-    ("en", "decision", "We received a statement of grant of protection from Japan.", "decision--grant"),
-    ("en", "decision", "We received a refusal from the office of Japan.", "decision"),
-    ("en", "recording_change", "Our client changed its name to ACME Studio.", "recording_change--name_address"),
-    ("en", "recording_change", "We would like to appoint a new representative.", "recording_change--representative"),
-    ("en", "recording_change", "The designs were assigned to another company.", "recording_change"),
-    ("en", "eservices", "I forgot my password and cannot log in.", "eservices--account"),
-    ("es", "general", "¿Qué países puedo designar?", "general--designations"),
+@pytest.mark.parametrize(("language", "intents", "text"), [
+    # the words point elsewhere ("refund", "password", "grace period"): the intent decides, never the words
+    ("en", ("fees--receipt",), "We paid twice, please refund the difference and send an invoice."),
+    ("fr", ("renewal--partial",), "Le délai de grâce est-il encore ouvert ? Et pour le renouvellement partiel ?"),
+    ("es", ("eservices--upload",), "No puedo iniciar sesión ni subir las reproducciones."),
+    ("en", ("publication--status", "fees--payment_status"), "Has DM/212 345 been published? And is our fee paid?"),
 ])
-def test_the_variant_that_fits(library: Library, language: str, topic: str, text: str, variant: str) -> None:
-    choice = choose_template(_decision(language, topic, text), _facts(text), library.catalogue)
-    assert isinstance(choice, TemplateChoice), choice
-    assert (choice.template_id, choice.language, choice.version) == (variant, language, 1)
-    assert choice.why
+def test_templates_are_chosen_by_intent_in_the_order_asked(library: Library, language: str,
+                                                           intents: tuple[str, ...], text: str) -> None:
+    plan = plan_reply(_intent(language, *intents, text=text), library.catalogue)
+    assert isinstance(plan, ReplyPlan), plan
+    assert [c.template_id for c in plan.choices] == list(intents)
+    assert all(c.language == language and c.version >= 1 for c in plan.choices)
+    first = choose_template(_intent(language, *intents, text=text), _facts(text), library.catalogue)
+    assert isinstance(first, TemplateChoice) and first.template_id == intents[0]
 
 
-def test_no_template_outside_the_working_languages_or_topics(library: Library) -> None:
-    facts = _facts("Hallo")
-    no_language = choose_template(FakeDecision("de", "general"), facts, library.catalogue)
-    assert isinstance(no_language, NoTemplate) and not no_language and "'de'" in no_language.reason
-    no_topic = choose_template(FakeDecision("en", "weather"), facts, library.catalogue)
-    assert isinstance(no_topic, NoTemplate) and "topic 'weather'" in no_topic.reason
+def test_every_intent_of_the_contract_has_a_template_in_every_language(library: Library) -> None:
+    for intent in CONTRACT_INTENTS:
+        spec = library.catalogue.reply(intent)
+        assert spec is not None and spec.topic == intent.split("--")[0], intent
+        for language in ("en", "fr", "es"):
+            assert library.usable(intent, language), (intent, language)
 
 
-def test_a_refused_template_is_never_chosen(library: Library) -> None:
+def test_a_held_back_decision_or_one_without_intents_gets_no_template(library: Library) -> None:
+    held = _intent("en", "renewal", standard=False, reason="The sender disputes a refusal.",
+                   hold_reason="dispute", queue="legal")
+    choice = plan_reply(held, library.catalogue)
+    assert isinstance(choice, NoTemplate) and choice.reason == "not a standard inquiry (dispute): The sender disputes a refusal."
+    empty = plan_reply(_intent("en"), library.catalogue)
+    assert isinstance(empty, NoTemplate) and "names no question" in empty.reason
+    staff_asked = plan_reply(held, library.catalogue, require_standard=False)
+    assert isinstance(staff_asked, ReplyPlan) and staff_asked.choices[0].template_id == "renewal"
+
+
+def test_unknown_intents_and_refused_templates_are_never_chosen(library: Library) -> None:
+    unknown = plan_reply(_intent("en", "fees", "weather--forecast"), library.catalogue)
+    assert isinstance(unknown, NoTemplate) and "intent 'weather--forecast'" in unknown.reason
     catalogue = replace(library.catalogue, refused={("fees--refund", "fr"): "line 3: syntax error"})
-    choice = choose_template(_decision("fr", "fees", "remboursement"), _facts("remboursement"), catalogue)
-    assert isinstance(choice, NoTemplate) and "refused at load time: line 3: syntax error" in choice.reason
+    refused = plan_reply(_intent("fr", "fees--refund"), catalogue)
+    assert isinstance(refused, NoTemplate) and "refused at load time: line 3: syntax error" in refused.reason
+
+
+def test_a_language_without_templates_gets_the_default_language_marked_for_translation(library: Library) -> None:
+    plan = plan_reply(_intent("de", "general--designations"), library.catalogue)
+    assert isinstance(plan, ReplyPlan) and plan.language == "en" and plan.needs_translation
+    held = _intent("de", "general--designations", standard=False, reason="Written in German.",
+                   hold_reason="unsupported_language", queue="translation")
+    held = replace(held, intents=(("general--designations", 0.8),))
+    plan = plan_reply(held, library.catalogue)
+    assert isinstance(plan, ReplyPlan) and plan.choices[0].template_id == "general--designations"
+
+
+def test_a_decision_made_before_intents_answers_its_topic(library: Library) -> None:
+    plan = plan_reply(FakeDecision("fr", "renewal"), library.catalogue)
+    assert isinstance(plan, ReplyPlan) and [c.template_id for c in plan.choices] == ["renewal"]
+    held = plan_reply(FakeDecision("fr", "renewal", standard=False, reason="Complaint"), library.catalogue)
+    assert isinstance(held, NoTemplate) and held.reason == "not a standard inquiry: Complaint"
 
 
 # --- policy -------------------------------------------------------------------------------------
@@ -140,13 +167,14 @@ def test_suggest_fills_names_references_and_threading(library: Library) -> None:
     text = "We paid CHF 1,234.50 for A1234567 but only CHF 934.50 was due. Please refund the difference."
     parsed = parse_message(make_message(text, subject="Refund of overpayment", sender="Tom Baker <tom@example.co.uk>",
                                         message_id="<m1@example.co.uk>", headers={"References": "<m0@example.co.uk>"}))
-    reply = suggest_reply(_decision("en", "fees", text), facts_from_parsed(parsed, inquiry_id=1042), library,
-                          _policy())
+    reply = suggest_reply(_intent("en", "fees--refund", text=text), facts_from_parsed(parsed, inquiry_id=1042),
+                          library, _policy())
     assert isinstance(reply, Reply)
     assert (reply.template_id, reply.variant, reply.language) == ("fees--refund", "refund", "en")
+    assert reply.intents == ("fees--refund",) and reply.template_versions == (reply.template_version,)
     assert reply.subject == "Re: Refund of overpayment [T-1042]"
-    assert reply.text.startswith("Dear Tom Baker,\n\nThank you for your message about the payment of CHF 1,234.50 "
-                                 "for A1234567.")
+    assert reply.text.startswith("Dear Tom Baker,\n\nThank you for your message concerning A1234567.\n\n"
+                                 "When more than the amount due has been paid")
     assert (reply.to_address, reply.to_name) == ("tom@example.co.uk", "Tom Baker")
     assert reply.in_reply_to == "m1@example.co.uk" and reply.references == ("m0@example.co.uk", "m1@example.co.uk")
     assert reply.variables["refs"]["applications"] == ["A1234567"]
@@ -156,15 +184,17 @@ def test_suggest_fills_names_references_and_threading(library: Library) -> None:
 
 def test_no_reply_for_non_standard_or_automatic_mail(library: Library) -> None:
     decision = FakeDecision("en", "fees", standard=False, reason="Complaint about fees")
-    assert suggest_reply(decision, _facts("x"), library, _policy()) == NoReply("not a standard inquiry: Complaint about fees")
-    assert isinstance(suggest_reply(decision, _facts("x"), library, _policy(), require_standard=False), Reply)
-    auto = suggest_reply(FakeDecision("en", "fees"), _facts("x", is_auto_reply=True), library, _policy())
+    question = "How much is it?"
+    assert suggest_reply(decision, _facts(question), library, _policy()) == \
+        NoReply("not a standard inquiry: Complaint about fees")
+    assert isinstance(suggest_reply(decision, _facts(question), library, _policy(), require_standard=False), Reply)
+    auto = suggest_reply(FakeDecision("en", "fees"), _facts(question, is_auto_reply=True), library, _policy())
     assert isinstance(auto, NoReply) and "never answered" in auto.reason
 
 
 def test_no_reply_to_an_address_that_cannot_receive_one(library: Library) -> None:
-    reply = suggest_reply(FakeDecision("en", "general"), _facts("x", sender_address="not-an-address"), library,
-                          _policy())
+    reply = suggest_reply(FakeDecision("en", "general"), _facts("Which countries?", sender_address="not-an-address"),
+                          library, _policy())
     assert isinstance(reply, NoReply) and "not an e-mail address" in reply.reason
 
 

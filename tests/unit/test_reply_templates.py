@@ -39,12 +39,12 @@ def test_shipped_templates_all_load_without_a_problem(library: Library) -> None:
     assert library.catalogue.languages == LANGUAGES
 
 
-def test_every_topic_of_the_default_taxonomy_has_a_default_reply_in_every_language(library: Library) -> None:
+def test_every_topic_of_the_default_taxonomy_has_its_general_explainer_in_every_language(library: Library) -> None:
     topics = load_triage_config(Settings().triage).taxonomy.topic_ids
     assert len(topics) == 11
     for topic in topics:
         specs = library.catalogue.for_topic(topic)
-        assert [s.id for s in specs if s.is_default] == [topic], topic
+        assert [s.id for s in specs if s.variant == "default"] == [topic], topic
         for spec in specs:
             for language in LANGUAGES:
                 assert library.usable(spec.id, language), (spec.id, language)
@@ -148,18 +148,20 @@ _BAD = {
 def _catalogue(ids: list[str], languages: tuple[str, ...] = ("en",)) -> str:
     lines = [f"languages = {list(languages)!r}".replace("'", '"'), 'default_language = "en"',
              "[office.en]", 'name = "Test Office"', "[links]", 'website = "https://x.example"']
-    for index, template_id in enumerate(ids):
+    for template_id in ids:
         lines += ["[[template]]", f'id = "{template_id}"', 'topic = "general"', "version = 1"]
-        if index:
-            lines += ["[template.when]", f'words.en = ["{template_id}"]']
     return "\n".join(lines) + "\n"
+
+
+_LAYOUT = ("Hello {{ sender.name }},\n{% block body %}{% for section in sections %}{{ section.heading }}\n"
+           "{{ section.text }}\n{% endfor %}{% endblock %}\n{{ office.name }}\n")
 
 
 def _write(tmp_path: Path, templates: dict[str, str], layout: str | None = None) -> Path:
     directory = tmp_path / "templates"
     (directory / "en").mkdir(parents=True)
     (directory / "en" / "_layout.j2").write_text(
-        layout or "Hello {{ sender.name }},\n{% block body %}{% endblock %}\n{{ office.name }}\n", encoding="utf-8")
+        layout or _LAYOUT, encoding="utf-8")
     ids = ["general", *(f"general--{name}" for name in templates if name != "general")]
     for name, text in templates.items():
         file = "general" if name == "general" else f"general--{name}"
@@ -219,14 +221,31 @@ def test_a_broken_catalogue_is_a_config_error_with_its_line(tmp_path: Path) -> N
     assert "catalogue.toml:4" in text and "Bad Id" in text and "version" in text
 
 
-def test_unknown_topics_and_entity_kinds_are_refused(tmp_path: Path) -> None:
+def test_unknown_topics_are_refused(tmp_path: Path) -> None:
     directory = _write(tmp_path, {"general": "x"})
     text = (directory / "catalogue.toml").read_text(encoding="utf-8")
-    text += '[[template]]\nid = "weather"\ntopic = "weather"\nversion = 1\n[template.when]\nentities = ["colour"]\n'
+    text += '[[template]]\nid = "weather"\ntopic = "weather"\nversion = 1\n'
     (directory / "catalogue.toml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_library(directory, topics=("general",))
-    assert "unknown topic 'weather'" in str(info.value) and "unknown entity kind 'colour'" in str(info.value)
+    assert "unknown topic 'weather'" in str(info.value)
+
+
+def test_keyword_when_rules_are_refused_with_their_line(tmp_path: Path) -> None:
+    directory = _write(tmp_path, {"general": "x"})
+    text = (directory / "catalogue.toml").read_text(encoding="utf-8")
+    text += '[[template]]\nid = "general--fees"\ntopic = "general"\nversion = 1\n[template.when]\nwords.en = ["fee"]\n'
+    (directory / "catalogue.toml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_library(directory)
+    assert "catalogue.toml:" in str(info.value) and "[when] rules are gone" in str(info.value)
+
+
+def test_a_layout_that_drops_the_sections_is_refused(tmp_path: Path) -> None:
+    library = load_library(_write(tmp_path, {"general": '{% extends "_layout.j2" %}{% block body %}x{% endblock %}'},
+                                  layout="Hello,\n{% block body %}{% endblock %}\nBye\n"))
+    problems = dict(library.problems)
+    assert "does not print every section" in problems[str(tmp_path / "templates" / "en" / "_layout.j2")]
 
 
 def test_the_shipped_folder_copied_still_loads(tmp_path: Path) -> None:

@@ -97,7 +97,8 @@ def suggest_for_inquiry(
     if decision is None:
         return NoReply("the inquiry has not been triaged yet")
     facts = inquiry_facts(inquiry)
-    reply = suggest_reply(decision, facts, context.library, context.policy, require_standard=require_standard)
+    reply = suggest_reply(decision, facts, context.library, context.policy, require_standard=require_standard,
+                          case_facts=context.case_facts)
     if isinstance(reply, NoReply):
         return reply
     return store.add_reply(session, inquiry_id, new_suggestion(reply, facts.mailbox), actor,
