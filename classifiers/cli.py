@@ -110,14 +110,7 @@ def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
             else:
                 yield item
 
-    # Issue 4 (responders): the "template" key names the template that answers the message, if one does.
-    from dataclasses import replace
-
-    from responders.cli import template_finder
-
-    find_template = template_finder(settings)
     for item, message_id, decision in classify_items(readable(), model, config, parse_limits_for(settings.ingest)):
-        decision = replace(decision, template=find_template(item.raw, decision))  # issue 4
         if as_json:
             click.echo(json.dumps(contract_json(item.origin.source, message_id, decision), ensure_ascii=False))
         else:

@@ -92,7 +92,7 @@ def decision_values(decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "rule_id": decision.rule_id,
         "model_version": decision.model_version,
-        "template": decision.template,
+        "template": None,  # column kept until a migration stores answer_intents and hold_reason
     }
 
 
