@@ -47,6 +47,7 @@ REASONS: dict[str, str] = {
     "automated": "Automatic reply, bounce or list mail: nobody answers it.",
 }
 HOLD_REASONS = tuple(REASONS)
+EXPLICIT_REASONS = frozenset({"asked_for_person", "no_automatic_reply"})
 # The section some reasons always belong to; the others go to the section the learned model picks.
 REASON_SECTIONS: dict[str, str] = {
     "dispute": "legal", "insolvency": "legal", "third_party_proceedings": "legal", "formal_notice": "legal",
@@ -100,6 +101,7 @@ class HoldBack:
     queue: str
     queue_probability: float
     reason: str
+    reason_probability: float = 1.0
 
 
 def _platt(margins: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -168,11 +170,17 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
         reasons = self._ranked(features, self.reason_coef_, self.reason_intercept_)
         out = []
         known = {str(q): i for i, q in enumerate(self.queues_)}
+        # Only the rules say a sender asked for a person or for no automatic reply: those need the request itself.
+        explicit = np.isin(self.reasons_, list(EXPLICIT_REASONS))
+        if not explicit.all():
+            reasons = np.where(explicit, -1.0, reasons)
         for row in range(features.shape[0]):
-            reason = str(self.reasons_[int(np.argmax(reasons[row]))])
+            best = int(np.argmax(reasons[row]))
+            reason = str(self.reasons_[best])
             fixed = REASON_SECTIONS.get(reason)
             q = known[fixed] if fixed in known else int(np.argmax(queues[row]))
-            out.append(HoldBack(float(person[row]), str(self.queues_[q]), float(queues[row, q]), reason))
+            out.append(HoldBack(float(person[row]), str(self.queues_[q]), float(queues[row, q]), reason,
+                                float(reasons[row, best])))
         return out
 
     def predict_proba(self, features: sp.csr_matrix) -> np.ndarray:

@@ -32,19 +32,34 @@ from sklearn.utils.validation import check_is_fitted
 from classifiers.textnorm import fold
 from classifiers.vectorizers import pack_vectorizer, unpack_vectorizer
 
+# The intents of the reply contract: each is the id of the reply template that answers it.
+INTENTS = (
+    "application", "application--status",
+    "renewal", "renewal--grace_period", "renewal--lapsed", "renewal--annuity", "renewal--partial", "renewal--status",
+    "irregularity", "irregularity--reproductions", "irregularity--fees",
+    "correction",
+    "publication", "publication--deferment", "publication--status",
+    "fees", "fees--refund", "fees--missing_payment", "fees--receipt", "fees--payment_status", "fees--suspicious_invoice",
+    "priority_document", "priority_document--das",
+    "decision", "decision--grant", "decision--invalidation",
+    "recording_change", "recording_change--name_address", "recording_change--representative",
+    "recording_change--licence", "recording_change--limitation",
+    "eservices", "eservices--account", "eservices--upload",
+    "general", "general--designations",
+)
 _MAX_CHARS = 20_000
 _DIGITS = re.compile(r"\d")
-_TOKEN = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+|[.;:!?\n]|,")
+_TOKEN = re.compile(r"[^\W\d_]+'|[^\W\d_]+|\d+|[.;:!?\n]|,")  # elisions apart: n'avons, d'ajournement, didn't
 # A negation cue opens a scope that ends with the clause (punctuation or a contrasting conjunction) or after a few words.
 _CUES = frozenset({
     "no", "not", "without", "never", "nor", "none", "neither", "nobody", "nothing", "cannot",
     "ne", "n", "pas", "sans", "aucun", "aucune", "jamais", "ni", "rien", "personne",
     "sin", "nunca", "ningun", "ninguna", "ninguno", "tampoco", "nada", "nadie",
 })
-_CLITIC_CUES = ("n't", "n'")  # didn't, don't; n'a, n'avons
+_CLITIC_CUES = ("n'",)  # didn'(t), don'(t); n'(a), n'(avons)
 _SCOPE_ENDS = frozenset({".", ";", ":", "!", "?", "\n", ",", "but", "however", "mais", "pero", "sino", "cependant", "sinon", "though"})
 _SCOPE_WORDS = 6
-_SEGMENT = re.compile(r"(?<=[.?!;])\s+|\n+|(?=\(\w\)\s)|(?=\b\d\s?[.)]\s)")
+_SEGMENT = re.compile(r"(?<=[^\W\d_][.?!;])\s+|(?<=[?!])\s+|\n+|(?=\(\w\)\s)|(?=\b\d\s?[.)]\s)")
 _MIN_SEGMENT_LETTERS = 8
 
 

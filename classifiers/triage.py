@@ -27,6 +27,7 @@ from pipeline.mail.model import ParsedMessage
 _ENTITY_CHARS = 100_000
 _LOW_CONFIDENCE = 0.25  # below this the best intent is a guess: a person reads the message ...
 _TOPIC_BACKED = 0.05  # ... unless it is the best intent of the topic the topic model is sure of
+_SURE_REASON = 0.12  # a learned hold-back whose reason is less likely than this gives "low_confidence" as its reason
 _URGENT_HOLD = 0.3  # an urgent message is held back from this needs-a-person probability on
 _MAX_RANKED_INTENTS = 12
 
@@ -77,12 +78,15 @@ def plan_reply(
     # A held-back verdict with its own reason (a formal notice, a dispute) is more telling than the complaint words in it.
     held = hold.probability >= reading.hold_threshold
     if signals.complaint or signals.escalation:
-        if held and hold.reason != "complaint":
+        if hold.reason not in ("complaint", "low_confidence", "no_template", "deadline_at_risk"):
             return ReplyPlan(False, hold.queue, reason_sentence(hold.reason, hold.queue), "learned-hold", hold_reason=hold.reason)
         return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="complaint")
     # Urgency and a leaning towards a person are conflicting signals: a person decides.
     if held or (signals.urgent or signals.deadline) and hold.probability >= _URGENT_HOLD:
-        return ReplyPlan(False, hold.queue, reason_sentence(hold.reason, hold.queue), "learned-hold", hold_reason=hold.reason)
+        reason = hold.reason if hold.reason_probability >= _SURE_REASON else "low_confidence"
+        best, confidence = reading.intents.top
+        return ReplyPlan(False, hold.queue, reason_sentence(reason, hold.queue, best, confidence), "learned-hold",
+                         hold_reason=reason)
     asked = reading.intents.asked or _fallback_intent(reading.intents, topic if topic_band == "high" else None)
     best, confidence = reading.intents.top
     if not asked:
