@@ -387,18 +387,19 @@ def format_report(report: Report) -> str:
             f"{r.standard_accuracy:.4f}, non-standard recognised {r.non_standard_recall:.1%} of {r.non_standard} "
             f"(precision {r.non_standard_precision:.3f})"
         )
-    for title, scores in [("all languages", report.replies), *report.replies_per_language.items()]:
-        if scores is None or not scores.count:
+    titled: list[tuple[str, ReplyScores | None]] = [("all languages", report.replies), *report.replies_per_language.items()]
+    for title, reply in titled:
+        if reply is None or not reply.count:
             continue
         lines.append(
-            f"replies ({title}, {scores.count} labelled): intents exact set {scores.intent_exact_set:.3f}, in order "
-            f"{scores.intent_exact_order:.3f}, top-1 {scores.intent_top1:.3f} of {scores.intent_count}; held back "
-            f"precision {scores.hold_precision:.3f} recall {scores.hold_recall:.3f} of {scores.held}; right section "
-            f"{scores.section_accuracy:.3f}; references carried {scores.references:.3f} of {scores.reference_count}"
+            f"replies ({title}, {reply.count} labelled): intents exact set {reply.intent_exact_set:.3f}, in order "
+            f"{reply.intent_exact_order:.3f}, top-1 {reply.intent_top1:.3f} of {reply.intent_count}; held back "
+            f"precision {reply.hold_precision:.3f} recall {reply.hold_recall:.3f} of {reply.held}; right section "
+            f"{reply.section_accuracy:.3f}; references carried {reply.references:.3f} of {reply.reference_count}"
         )
-        if title == "all languages" and scores.hold_reason_recall:
+        if title == "all languages" and reply.hold_reason_recall:
             lines.append("  held back by reason: " + ", ".join(
-                f"{r} {v:.2f} ({scores.hold_reason_count[r]})" for r, v in scores.hold_reason_recall.items()))
+                f"{r} {v:.2f} ({reply.hold_reason_count[r]})" for r, v in reply.hold_reason_recall.items()))
     if report.language_errors:
         lines.append("language errors: " + ", ".join(f"{i} ({t}→{p})" for i, t, p in report.language_errors[:30]))
     return "\n".join(lines)

@@ -151,7 +151,7 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
             features, list(queues), self.section_C, self.random_state)
         rows = np.flatnonzero(held)
         self.reasons_, self.reason_coef_, self.reason_intercept_ = _multiclass(
-            features[rows], [reasons[i] or "no_template" for i in rows], self.section_C, self.random_state)
+            features[rows], [reasons[int(i)] or "no_template" for i in rows], self.section_C, self.random_state)
         return self
 
     def probability(self, features: sp.csr_matrix) -> np.ndarray:

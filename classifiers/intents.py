@@ -177,14 +177,14 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         coefs, intercepts, slopes, offsets = [], [], [], []
         folds = KFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
         for column in range(len(classes)):
-            labels = truth[:, column]
+            answers = truth[:, column]
             svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
-            if labels.sum() >= self.calibration_folds:
-                held_out = cross_val_predict(svm, features, labels, cv=folds, method="decision_function")
+            if answers.sum() >= self.calibration_folds:
+                held_out = cross_val_predict(svm, features, answers, cv=folds, method="decision_function")
             else:  # too rare to cross-validate: calibrate on its own margins (over-confident, but rare)
-                held_out = svm.fit(features, labels).decision_function(features)
-            slope, offset = _platt(np.asarray(held_out), labels)
-            svm.fit(features, labels)
+                held_out = svm.fit(features, answers).decision_function(features)
+            slope, offset = _platt(np.asarray(held_out), answers)
+            svm.fit(features, answers)
             coefs.append(svm.coef_[0])
             intercepts.append(svm.intercept_[0])
             slopes.append(slope)
