@@ -28,7 +28,7 @@ DEFAULT_PARAMETERS: Mapping[str, Mapping[str, Any]] = {
     "topics": {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 0.5, "calibration_folds": 5},
     "flags": {"C": 3.0},
     "intents": {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 0.5, "calibration_folds": 3, "threshold": 0.5},
-    "holdback": {"C": 0.5, "section_C": 0.5, "folds": 5, "threshold": 0.5},
+    "holdback": {"C": 2.0, "section_C": 0.5, "folds": 5, "threshold": 0.4},
 }
 # Signals learned from the corpus labels, and how to read each label off an example.
 LEARNED_FLAGS = {"complaint": lambda e: e.complaint, "urgent": lambda e: e.urgent}
