@@ -29,7 +29,6 @@ _LOW_CONFIDENCE = 0.25  # below this the best intent is a guess: a person reads 
 _TOPIC_BACKED = 0.05  # ... unless it is the best intent of the topic the topic model is sure of
 _SURE_REASON = 0.12  # a learned hold-back whose reason is less likely than this gives "low_confidence" as its reason
 _URGENT_HOLD = 0.3  # an urgent message is held back from this needs-a-person probability on
-_MAX_RANKED_INTENTS = 12
 
 
 @dataclass(frozen=True)
@@ -178,7 +177,7 @@ def decide(
         ranked: tuple[tuple[str, float], ...] = ()
     else:
         plan = plan_reply(item, language.code, topic.topic, topic_band, signals, routing, reading, config)
-        ranked = reading.intents.ranked[:_MAX_RANKED_INTENTS]
+        ranked = reading.intents.ranked
     return Decision(
         language=language.code,
         language_confidence=language.confidence,
