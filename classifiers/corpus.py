@@ -4,6 +4,13 @@ Each example has ``id``, ``language``, ``topic``, ``subject``, ``body`` and
 optionally ``complaint``, ``urgent`` (true/false), ``also`` (other topics it
 asks about) and ``split`` (``train`` or ``test``; the test split is held out
 for ``triage eval``).
+
+The reply labels, also optional: ``intents`` (the reply templates that answer
+it, in the order the sender asked; empty when a person must answer),
+``standard`` (false: held back for a person), ``queue`` (the section that
+handles it), ``hold_reason`` (why it is held back) and ``thread`` (the
+conversation it belongs to; every message of a thread is in the same split).
+An example without ``intents`` is not used to learn intents.
 """
 
 from __future__ import annotations
@@ -36,6 +43,22 @@ class Example:
     urgent: bool = False
     also: tuple[str, ...] = ()
     split: str = "train"
+    intents: tuple[str, ...] | None = None
+    standard: bool = True
+    queue: str | None = None
+    hold_reason: str | None = None
+    thread: str = ""
+
+    @property
+    def thread_id(self) -> str:
+        """The conversation this example belongs to (its own id when it stands alone)."""
+        return self.thread or self.id
+
+
+def thread_split(thread: str, test_share: float = 0.15) -> str:
+    """The split of every message of a thread: the same for the same thread id, on any machine."""
+    bucket = int.from_bytes(hashlib.sha256(thread.encode("utf-8")).digest()[:4], "big") / 2**32
+    return "test" if bucket < test_share else "train"
 
 
 def _flag(value: Any) -> bool:
@@ -48,6 +71,17 @@ def _also(value: Any) -> tuple[str, ...]:
     if isinstance(value, list):
         return tuple(str(v) for v in value if str(v).strip())
     return tuple(p.strip() for p in str(value or "").replace(";", ",").split(",") if p.strip())
+
+
+def _intents(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    return _also(value)
+
+
+def _optional(value: Any) -> str | None:
+    text = str(value or "").strip()
+    return text or None
 
 
 def _example(record: Any, where: str) -> Example:
@@ -69,6 +103,11 @@ def _example(record: Any, where: str) -> Example:
         urgent=_flag(record.get("urgent", False)),
         also=_also(record.get("also")),
         split=split,
+        intents=_intents(record.get("intents")),
+        standard=_flag(record["standard"]) if str(record.get("standard", "")).strip() else not _flag(record.get("complaint", False)),
+        queue=_optional(record.get("queue")),
+        hold_reason=_optional(record.get("hold_reason")),
+        thread=str(record.get("thread") or "").strip(),
     )
 
 
@@ -112,7 +151,18 @@ def read_corpus(files: Sequence[Path]) -> tuple[list[Example], str]:
         examples.extend(parse_examples(data.decode("utf-8", errors="replace"), str(path)))
     if not examples:
         raise ClassifierError(f"no examples in {', '.join(map(str, files)) or 'the corpus'}")
+    shared = threads_in_both_splits(examples)
+    if shared:
+        raise ClassifierError(f"threads in both the train and the test split: {', '.join(shared[:5])}")
     return examples, digest.hexdigest()
+
+
+def threads_in_both_splits(examples: Iterable[Example]) -> list[str]:
+    """The threads with messages in the training split and in the held-out one (there must be none)."""
+    splits: dict[str, set[str]] = {}
+    for example in examples:
+        splits.setdefault(example.thread_id, set()).add(example.split)
+    return sorted(t for t, s in splits.items() if len(s) > 1)
 
 
 def of_split(examples: Iterable[Example], split: str) -> list[Example]:

@@ -11,7 +11,7 @@ from classifiers.signals import Signals
 
 @dataclass(frozen=True)
 class Decision:
-    """Language, topic, entities, signals and routing of one message, with the rule and model behind them."""
+    """Language, topic, intents, entities, signals and routing of one message, with the rule and model behind them."""
 
     language: str
     language_confidence: float
@@ -28,7 +28,9 @@ class Decision:
     reason: str
     rule_id: str
     model_version: str
-    template: str | None = None
+    intents: tuple[tuple[str, float], ...] = ()  # every intent with its calibrated probability, best first
+    answer_intents: tuple[str, ...] = ()  # what a reply answers, in asked order; empty when held back
+    hold_reason: str | None = None  # a short code when held back (standard is False)
 
     def as_json(self) -> dict[str, Any]:
         """The decision as a JSON-ready dict (the keys of the ``triage classify --json`` contract and more)."""
@@ -48,5 +50,7 @@ class Decision:
             "reason": self.reason,
             "rule_id": self.rule_id,
             "model_version": self.model_version,
-            "template": self.template,
+            "intents": [{"intent": i, "probability": round(p, 4)} for i, p in self.intents],
+            "answer_intents": list(self.answer_intents),
+            "hold_reason": self.hold_reason,
         }

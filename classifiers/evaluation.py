@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,25 @@ class RoutingScore:
 
 
 @dataclass(frozen=True)
+class ReplyScores:
+    """How well the reply side is served: intents asked, hold-backs, sections and references, against the labels."""
+
+    count: int  # examples with reply labels
+    intent_count: int  # of them, standard ones with intents
+    intent_exact_set: float  # answer intents are exactly the labelled set
+    intent_exact_order: float  # ... and in the labelled order
+    intent_top1: float  # the most probable intent is the first one asked
+    hold_precision: float
+    hold_recall: float  # non-standard recognised
+    held: int  # labelled held back
+    section_accuracy: float  # held-back examples sent to the labelled section
+    hold_reason_recall: Mapping[str, float]  # per labelled reason: share recognised as needing a person
+    hold_reason_count: Mapping[str, int]
+    references: float  # reference numbers in the text that the decision carries
+    reference_count: int
+
+
+@dataclass(frozen=True)
 class Report:
     """The figures of ``triage eval``: overall, per language, and the signals."""
 
@@ -75,6 +95,54 @@ class Report:
     model_version: str = ""
     language_errors: tuple[tuple[str, str, str], ...] = ()
     routing: RoutingScore | None = None
+    replies: ReplyScores | None = None
+    replies_per_language: Mapping[str, ReplyScores] = field(default_factory=dict)
+
+
+_REFERENCE = re.compile(r"(?<![A-Za-z0-9])(DM/\s?\d{3}\s?\d{3}|A\d{4}\s?\d{3})(?!\d)")
+
+
+def _references(text: str) -> set[str]:
+    return {re.sub(r"\s", "", m) for m in _REFERENCE.findall(text)}
+
+
+def _language_group(language: str, config: TriageConfig) -> str:
+    return language if language in config.taxonomy.working_languages else "other"
+
+
+def score_replies(examples: Sequence[Example], decisions: Sequence[Decision]) -> ReplyScores:
+    """Intent, hold-back, section and reference figures of decisions against examples with reply labels."""
+    pairs = [(e, d) for e, d in zip(examples, decisions) if e.intents is not None]
+    asked = [(e, d) for e, d in pairs if e.standard and e.intents]
+    held = [(e, d) for e, d in pairs if not e.standard]
+    hold = _binary([not e.standard for e, _ in pairs], [not d.standard for _, d in pairs])
+    reasons = Counter(e.hold_reason or "unknown" for e, _ in held)
+    caught = Counter(e.hold_reason or "unknown" for e, d in held if not d.standard)
+    wanted = carried = 0
+    for e, d in pairs:
+        refs = _references(f"{e.subject}\n{e.body}")
+        values = {x.value for x in d.entities}
+        wanted += len(refs)
+        carried += len(refs & values)
+
+    def share(hits: int, total: int) -> float:
+        return hits / total if total else 0.0
+
+    return ReplyScores(
+        count=len(pairs),
+        intent_count=len(asked),
+        intent_exact_set=share(sum(set(d.answer_intents) == set(e.intents or ()) for e, d in asked), len(asked)),
+        intent_exact_order=share(sum(tuple(d.answer_intents) == tuple(e.intents or ()) for e, d in asked), len(asked)),
+        intent_top1=share(sum(bool(d.intents) and d.intents[0][0] == (e.intents or ("",))[0] for e, d in asked), len(asked)),
+        hold_precision=hold.precision,
+        hold_recall=hold.recall,
+        held=len(held),
+        section_accuracy=share(sum(d.queue == e.queue for e, d in held), len(held)),
+        hold_reason_recall={r: share(caught[r], n) for r, n in sorted(reasons.items())},
+        hold_reason_count=dict(sorted(reasons.items())),
+        references=share(carried, wanted),
+        reference_count=wanted,
+    )
 
 
 def _bands(correct: Sequence[bool], bands: Sequence[str]) -> dict[str, BandScore]:
@@ -187,13 +255,44 @@ def evaluate(examples: Sequence[Example], model: TriageModel, config: TriageConf
         model_version=model.version,
         language_errors=errors,
         routing=score_routing(examples, decisions, config),
+        replies=score_replies(examples, decisions),
+        replies_per_language={
+            language: score_replies([examples[i] for i in rows], [decisions[i] for i in rows])
+            for language in sorted({_language_group(e.language, config) for e in examples})
+            for rows in [[i for i, e in enumerate(examples) if _language_group(e.language, config) == language]]
+        },
     )
+
+
+def replies_json(scores: ReplyScores) -> dict[str, Any]:
+    """Reply figures as JSON-ready data."""
+    return {
+        "count": scores.count,
+        "intent_count": scores.intent_count,
+        "intent_exact_set": round(scores.intent_exact_set, 4),
+        "intent_exact_order": round(scores.intent_exact_order, 4),
+        "intent_top1": round(scores.intent_top1, 4),
+        "hold_precision": round(scores.hold_precision, 4),
+        "hold_recall": round(scores.hold_recall, 4),
+        "held": scores.held,
+        "section_accuracy": round(scores.section_accuracy, 4),
+        "hold_reason_recall": {r: round(v, 4) for r, v in scores.hold_reason_recall.items()},
+        "hold_reason_count": dict(scores.hold_reason_count),
+        "references": round(scores.references, 4),
+        "reference_count": scores.reference_count,
+    }
 
 
 def summary(report: Report) -> dict[str, Any]:
     """The headline figures, as stored in the model file's metrics."""
     routing = report.routing
+    replies = report.replies
     return {
+        "intent_exact_set": round(replies.intent_exact_set, 4) if replies else None,
+        "intent_top1": round(replies.intent_top1, 4) if replies else None,
+        "hold_precision": round(replies.hold_precision, 4) if replies else None,
+        "hold_recall": round(replies.hold_recall, 4) if replies else None,
+        "section_accuracy": round(replies.section_accuracy, 4) if replies else None,
         "queue_accuracy": round(routing.queue_accuracy, 4) if routing else None,
         "non_standard_recall": round(routing.non_standard_recall, 4) if routing else None,
         "test_examples": report.overall.count,
@@ -243,6 +342,8 @@ def report_json(report: Report) -> dict[str, Any]:
             "non_standard": report.routing.non_standard,
         },
         "language_errors": [list(e) for e in report.language_errors],
+        "replies": None if report.replies is None else replies_json(report.replies),
+        "replies_per_language": {code: replies_json(r) for code, r in report.replies_per_language.items()},
     }
 
 
@@ -286,6 +387,19 @@ def format_report(report: Report) -> str:
             f"{r.standard_accuracy:.4f}, non-standard recognised {r.non_standard_recall:.1%} of {r.non_standard} "
             f"(precision {r.non_standard_precision:.3f})"
         )
+    titled: list[tuple[str, ReplyScores | None]] = [("all languages", report.replies), *report.replies_per_language.items()]
+    for title, reply in titled:
+        if reply is None or not reply.count:
+            continue
+        lines.append(
+            f"replies ({title}, {reply.count} labelled): intents exact set {reply.intent_exact_set:.3f}, in order "
+            f"{reply.intent_exact_order:.3f}, top-1 {reply.intent_top1:.3f} of {reply.intent_count}; held back "
+            f"precision {reply.hold_precision:.3f} recall {reply.hold_recall:.3f} of {reply.held}; right section "
+            f"{reply.section_accuracy:.3f}; references carried {reply.references:.3f} of {reply.reference_count}"
+        )
+        if title == "all languages" and reply.hold_reason_recall:
+            lines.append("  held back by reason: " + ", ".join(
+                f"{r} {v:.2f} ({reply.hold_reason_count[r]})" for r, v in reply.hold_reason_recall.items()))
     if report.language_errors:
         lines.append("language errors: " + ", ".join(f"{i} ({t}→{p})" for i, t, p in report.language_errors[:30]))
     return "\n".join(lines)

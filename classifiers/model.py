@@ -1,4 +1,4 @@
-"""A trained triage model: the language and topic estimators with what they were trained on and how well they did."""
+"""A trained triage model: the language, topic, intent and hold-back estimators with what they were trained on and how well they did."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from classifiers.flags import FlagClassifier
+from classifiers.holdback import HoldBackClassifier
+from classifiers.intents import IntentClassifier
 from classifiers.language import CharLanguageModel
 from classifiers.topics import TopicClassifier
 
@@ -63,6 +65,8 @@ class TriageModel:
     topics: TopicClassifier
     info: ModelInfo
     flags: Mapping[str, FlagClassifier] = field(default_factory=dict)
+    intents: IntentClassifier | None = None
+    holdback: HoldBackClassifier | None = None
 
     @property
     def version(self) -> str:

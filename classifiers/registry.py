@@ -21,6 +21,8 @@ from typing import Any
 from classifiers.config import SOURCE_ROOT, TriageConfig, resolve
 from classifiers.corpus import corpus_files, of_split, read_corpus
 from classifiers.flags import FlagClassifier
+from classifiers.holdback import HoldBackClassifier
+from classifiers.intents import IntentClassifier
 from classifiers.language import CharLanguageModel
 from classifiers.model import ModelInfo, TriageModel
 from classifiers.topics import TopicClassifier
@@ -31,7 +33,8 @@ from pipeline.errors import ClassifierError
 log = logging.getLogger(__name__)
 
 FORMAT = "triage-model/1"
-_OWN_TYPES = {f"{cls.__module__}.{cls.__qualname__}" for cls in (CharLanguageModel, TopicClassifier, FlagClassifier)}
+_OWN_TYPES = {f"{cls.__module__}.{cls.__qualname__}" for cls in (CharLanguageModel, TopicClassifier, FlagClassifier,
+                                                                 IntentClassifier, HoldBackClassifier)}
 # Types skops does not trust by default but that a fitted model of ours legitimately holds.
 _ALLOWED_TYPES = _OWN_TYPES | {"builtins.tuple", "numpy.float32", "numpy.dtype", "numpy.dtypes.Float32DType"}
 
@@ -41,7 +44,7 @@ def save_model(model: TriageModel, path: Path) -> None:
     import skops.io as sio
 
     payload = {"format": FORMAT, "info": model.info.as_dict(), "language": model.language, "topics": model.topics,
-               "flags": dict(model.flags)}
+               "flags": dict(model.flags), "intents": model.intents, "holdback": model.holdback}
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path.parent)
     os.close(handle)
@@ -97,11 +100,14 @@ def load_model(path: Path) -> TriageModel:
     flags = payload.get("flags", {})
     if not isinstance(flags, dict) or not all(isinstance(f, FlagClassifier) for f in flags.values()):
         raise ClassifierError(f"model {path} has unreadable signal classifiers; {_retrain_hint(path)}")
+    intents, holdback = payload.get("intents"), payload.get("holdback")
+    if intents is not None and not isinstance(intents, IntentClassifier) or holdback is not None and not isinstance(holdback, HoldBackClassifier):
+        raise ClassifierError(f"model {path} has unreadable intent or hold-back classifiers; {_retrain_hint(path)}")
     try:
         info = ModelInfo.from_dict(payload["info"])
     except (KeyError, TypeError, ValueError) as exc:
         raise ClassifierError(f"model {path} has no valid description ({exc}); {_retrain_hint(path)}") from exc
-    return TriageModel(language=language, topics=topics, info=info, flags=flags)
+    return TriageModel(language=language, topics=topics, info=info, flags=flags, intents=intents, holdback=holdback)
 
 
 def build_model(settings: TriageSettings, config: TriageConfig, *, now: datetime | None = None) -> TriageModel:

@@ -14,6 +14,8 @@ from typing import Any
 
 from classifiers.corpus import Example, of_split
 from classifiers.flags import MIN_EXAMPLES, FlagClassifier
+from classifiers.holdback import HoldBackClassifier
+from classifiers.intents import IntentClassifier
 from classifiers.inputs import TriageInput, language_text, topic_text
 from classifiers.language import CharLanguageModel
 from classifiers.model import ModelInfo, TriageModel
@@ -25,11 +27,13 @@ DEFAULT_PARAMETERS: Mapping[str, Mapping[str, Any]] = {
     "language": {"ngram_range": (1, 4), "alpha": 0.1, "min_df": 2},
     "topics": {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 0.5, "calibration_folds": 5},
     "flags": {"C": 3.0},
+    "intents": {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 0.5, "calibration_folds": 3, "threshold": 0.5},
+    "holdback": {"C": 2.0, "section_C": 0.5, "folds": 5, "threshold": 0.4},
 }
 # Signals learned from the corpus labels, and how to read each label off an example.
 LEARNED_FLAGS = {"complaint": lambda e: e.complaint, "urgent": lambda e: e.urgent}
 # Names how the estimators learn; part of every model's version, so a change of method is a new version.
-ALGORITHM = "char-nb+oov-gate/1; word+char-svm+temperature/2; flags-logreg/1"
+ALGORITHM = "char-nb+oov-gate/1; word+char-svm+temperature/2; flags-logreg/1; intents-neg-ovr-svm+platt/1; holdback-svm+platt+logreg/1"
 _SNIPPETS_PER_EXAMPLE = 3
 _WORD = re.compile(r"\S+")
 _LIBRARIES = ("scikit-learn", "numpy", "scipy", "skops", "langdetect")
@@ -78,6 +82,61 @@ def topic_training_set(examples: Sequence[Example]) -> tuple[list[str], list[str
     return texts, [e.topic for e in examples]
 
 
+def intent_text(example: Example) -> str:
+    """The text intents are read from: what production reads (subject, the sender's new text, forwarded text when short)."""
+    return topic_text(TriageInput.from_text(example.subject, example.body))
+
+
+def intent_training_set(examples: Sequence[Example], working: Sequence[str]) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Texts and intents of the examples a reply answers (standard, in a working language, with intents)."""
+    chosen = [e for e in examples if e.intents and e.standard and e.language in working]
+    return [intent_text(e) for e in chosen], [tuple(e.intents or ()) for e in chosen]
+
+
+def holdback_examples(examples: Sequence[Example], extra: Sequence[Example] = ()) -> list[Example]:
+    """The examples the hold-back classifier learns from: the corpus's, then extra labelled ones replacing same-id examples.
+
+    ``extra`` is where later labels come from, e.g. staff reassigning an inquiry to another section or taking it
+    off the front desk: each is an ``Example`` with ``standard``, ``queue`` and ``hold_reason`` as staff decided.
+    """
+    replaced = {e.id for e in extra}
+    return [e for e in examples if e.id not in replaced] + list(extra)
+
+
+def holdback_labels(examples: Sequence[Example], taxonomy: Taxonomy) -> tuple[list[bool], list[str], list[str | None]]:
+    """Per example: standard or not, the section whose work it is (its queue when held back), and the hold reason."""
+    standard = [e.standard for e in examples]
+    sections = [
+        (e.queue or taxonomy.section_of(e.topic)) if not e.standard else taxonomy.section_of(e.topic)
+        for e in examples
+    ]
+    return standard, sections, [e.hold_reason for e in examples]
+
+
+def has_intent_labels(examples: Sequence[Example]) -> bool:
+    """True when the examples carry enough reply labels to learn intents and hold-backs (a corpus may have none)."""
+    intents = {i for e in examples if e.standard for i in (e.intents or ())}
+    held = sum(1 for e in examples if not e.standard)
+    return len(intents) >= 2 and held >= MIN_EXAMPLES and len(examples) - held >= MIN_EXAMPLES
+
+
+def train_intents(
+    examples: Sequence[Example],
+    taxonomy: Taxonomy,
+    parameters: Mapping[str, Mapping[str, Any]] = DEFAULT_PARAMETERS,
+    extra: Sequence[Example] = (),
+) -> tuple[IntentClassifier, HoldBackClassifier]:
+    """The intent classifier and the hold-back classifier on its features, from training examples (and extra labels)."""
+    working = taxonomy.working_languages
+    texts, intents = intent_training_set(examples, working)
+    intent_model = IntentClassifier(**parameters.get("intents", {})).fit(texts, intents)
+    held = [e for e in holdback_examples(examples, extra) if e.language in working]
+    standard, sections, reasons = holdback_labels(held, taxonomy)
+    features = intent_model.transform([intent_text(e) for e in held])
+    holdback = HoldBackClassifier(**parameters.get("holdback", {})).fit(features, standard, sections, reasons)
+    return intent_model, holdback
+
+
 def model_version(data_hash: str, parameters: Mapping[str, Any], libraries: Mapping[str, str], trained_at: datetime) -> str:
     """A version naming the day and everything that shaped the model (data, parameters, libraries)."""
     digest = hashlib.sha256(json.dumps([ALGORITHM, data_hash, parameters, libraries], sort_keys=True, default=str).encode())
@@ -91,8 +150,12 @@ def train_model(
     *,
     trained_at: datetime,
     parameters: Mapping[str, Mapping[str, Any]] = DEFAULT_PARAMETERS,
+    extra_labels: Sequence[Example] = (),
 ) -> TriageModel:
-    """Fit the language and topic models on the training split; the test split stays held out."""
+    """Fit the language, topic, intent and hold-back models on the training split; the test split stays held out.
+
+    ``extra_labels`` are further labelled examples for the hold-back decision (staff reassignments).
+    """
     train = of_split(examples, "train")
     unknown = sorted({e.topic for e in examples} - set(taxonomy.topics))
     if unknown:
@@ -112,6 +175,7 @@ def train_model(
             answers = [bool(label(e)) for e in train]
             if min(sum(answers), len(answers) - sum(answers)) >= MIN_EXAMPLES:
                 flags[name] = FlagClassifier(**parameters.get("flags", {})).fit(features, answers)
+        intent_model, holdback = train_intents(train, taxonomy, parameters, extra_labels) if has_intent_labels(train) else (None, None)
     except ValueError as exc:
         raise ClassifierError(f"cannot train on this corpus: {exc}") from exc
     libraries = library_versions()
@@ -125,4 +189,5 @@ def train_model(
         libraries=libraries,
         parameters={"algorithm": ALGORITHM, **{k: dict(v) for k, v in parameters.items()}},
     )
-    return TriageModel(language=language_model, topics=topic_model, info=info, flags=flags)
+    return TriageModel(language=language_model, topics=topic_model, info=info, flags=flags,
+                       intents=intent_model, holdback=holdback)

@@ -9,18 +9,114 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from dataclasses import dataclass
+
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.entities import Entity, extract_entities
+from classifiers.holdback import HoldBack, explicit_request, reason_sentence
 from classifiers.inputs import TriageInput, language_text, own_words, topic_text
+from classifiers.intents import IntentResult
 from classifiers.language import LanguageResult, detect_languages
 from classifiers.model import TriageModel
-from classifiers.routing import RouteFacts, route
-from classifiers.signals import detect_signals
+from classifiers.routing import RouteFacts, Routing, route
+from classifiers.signals import Signals, detect_signals
 from classifiers.topics import TopicResult
 from pipeline.mail.model import ParsedMessage
 
 _ENTITY_CHARS = 100_000
+_LOW_CONFIDENCE = 0.25  # below this the best intent is a guess: a person reads the message ...
+_TOPIC_BACKED = 0.05  # ... unless it is the best intent of the topic the topic model is sure of
+_SURE_REASON = 0.12  # a learned hold-back whose reason is less likely than this gives "low_confidence" as its reason
+_URGENT_HOLD = 0.3  # an urgent message is held back from this needs-a-person probability on
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the intent and hold-back models read in one input."""
+
+    intents: IntentResult
+    hold: HoldBack
+    hold_threshold: float = 0.5
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """Whether a reply answers a message and which intents, or who holds it back and why."""
+
+    standard: bool
+    queue: str
+    reason: str
+    rule_id: str
+    answer_intents: tuple[str, ...] = ()
+    hold_reason: str | None = None
+
+
+def plan_reply(
+    item: TriageInput, language: str, topic: str, topic_band: str, signals: Signals, routing: Routing, reading: Reading,
+    config: TriageConfig,
+) -> ReplyPlan:
+    """The intents to answer, or the hold-back with its section and reason.
+
+    The routing rules keep the cases they exist for (language, automatic mail, complaints); explicit requests
+    (a person, no automatic reply) hold a message back; otherwise the learned needs-a-person model decides, and
+    a message whose intent is unclear is held back too.
+    """
+    taxonomy = config.taxonomy
+    if language == "und":
+        return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="empty")
+    if language not in taxonomy.working_languages:
+        return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="unsupported_language")
+    if signals.automated:
+        return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="automated")
+    request = explicit_request(f"{item.subject}\n{own_words(item)}")
+    if request is not None:
+        queue = "customer_service"
+        return ReplyPlan(False, queue, reason_sentence(request, queue), request.replace("_", "-"), hold_reason=request)
+    hold = reading.hold
+    # A held-back verdict with its own reason (a formal notice, a dispute) is more telling than the complaint words in it.
+    held = hold.probability >= reading.hold_threshold
+    if signals.complaint or signals.escalation:
+        if hold.reason not in ("complaint", "low_confidence", "no_template", "deadline_at_risk"):
+            return ReplyPlan(False, hold.queue, reason_sentence(hold.reason, hold.queue), "learned-hold", hold_reason=hold.reason)
+        return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="complaint")
+    # Urgency and a leaning towards a person are conflicting signals: a person decides.
+    if held or (signals.urgent or signals.deadline) and hold.probability >= _URGENT_HOLD:
+        reason = hold.reason if hold.reason_probability >= _SURE_REASON else "low_confidence"
+        best, confidence = reading.intents.top
+        return ReplyPlan(False, hold.queue, reason_sentence(reason, hold.queue, best, confidence), "learned-hold",
+                         hold_reason=reason)
+    asked = reading.intents.asked or _fallback_intent(reading.intents, topic if topic_band == "high" else None)
+    best, confidence = reading.intents.top
+    if not asked:
+        queue = taxonomy.section_of(topic)
+        return ReplyPlan(False, queue, reason_sentence("low_confidence", queue, best, confidence), "low-confidence",
+                         hold_reason="low_confidence")
+    reason = (f"Asks {', '.join(asked)} (best {best} at {confidence:.2f}) in '{language}': "
+              "front desk, suggested reply.")
+    return ReplyPlan(True, "customer_service", reason, "intents", answer_intents=asked)
+
+
+def _fallback_intent(intents: IntentResult, topic: str | None) -> tuple[str, ...]:
+    """When no intent is sure: the best one if it is likely enough, or the best one of the topic the topic model chose."""
+    best, confidence = intents.top
+    if confidence >= _LOW_CONFIDENCE:
+        return (best,)
+    for intent, probability in intents.ranked:
+        if topic is not None and intent.split("--")[0] == topic and probability >= _TOPIC_BACKED:
+            return (intent,)
+    return ()
+
+
+def read_intents(items: Sequence[TriageInput], model: TriageModel) -> list[Reading] | None:
+    """The intents and hold-back judgement of each input (None when the model has no intent classifier)."""
+    if model.intents is None or model.holdback is None:
+        return None
+    texts = [topic_text(item) for item in items]
+    features = model.intents.transform(texts)
+    results = model.intents.classify(texts)
+    threshold = model.holdback.threshold
+    return [Reading(r, h, threshold) for r, h in zip(results, model.holdback.judge(features))]
 
 
 def find_entities(item: TriageInput) -> tuple[Entity, ...]:
@@ -45,8 +141,9 @@ def decide(
     entities: tuple[Entity, ...],
     config: TriageConfig,
     model_version: str,
+    reading: Reading | None = None,
 ) -> Decision:
-    """The decision for one input once its language, topic, learned signals and entities are known."""
+    """The decision for one input once its language, topic, learned signals, entities and intents are known."""
     taxonomy = config.taxonomy
     signals = detect_signals(
         f"{item.subject}\n{own_words(item)}",
@@ -74,6 +171,13 @@ def decide(
         entity_kinds=frozenset(e.kind for e in entities),
     )
     routing = route(facts, config.rules, taxonomy)
+    if reading is None:
+        plan = ReplyPlan(routing.standard, routing.queue, routing.reason, routing.rule_id,
+                         hold_reason=None if routing.standard else "no_template")
+        ranked: tuple[tuple[str, float], ...] = ()
+    else:
+        plan = plan_reply(item, language.code, topic.topic, topic_band, signals, routing, reading, config)
+        ranked = reading.intents.ranked
     return Decision(
         language=language.code,
         language_confidence=language.confidence,
@@ -85,11 +189,14 @@ def decide(
         topics=topic.ranked,
         entities=entities,
         signals=signals,
-        standard=routing.standard,
-        queue=routing.queue,
-        reason=routing.reason,
-        rule_id=routing.rule_id,
+        standard=plan.standard,
+        queue=plan.queue,
+        reason=plan.reason,
+        rule_id=plan.rule_id,
         model_version=model_version,
+        intents=ranked,
+        answer_intents=plan.answer_intents if plan.standard else (),
+        hold_reason=None if plan.standard else plan.hold_reason,
     )
 
 
@@ -121,9 +228,10 @@ def triage_inputs(items: Sequence[TriageInput], model: TriageModel, config: Tria
         return []
     languages = detect_item_languages(items, model, config)
     topics = classify_item_topics(items, model)
+    readings: Sequence[Reading | None] = read_intents(items, model) or [None] * len(items)
     return [
-        decide(item, language, topic, learned, find_entities(item), config, model.version)
-        for item, language, (topic, learned) in zip(items, languages, topics)
+        decide(item, language, topic, learned, find_entities(item), config, model.version, reading)
+        for item, language, (topic, learned), reading in zip(items, languages, topics, readings)
     ]
 
 

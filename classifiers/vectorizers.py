@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 _SEPARATOR = "\n"  # never inside a term: the vectorizers fold every whitespace run into one space
-_PARAMS = ("analyzer", "ngram_range", "min_df", "max_df", "sublinear_tf", "strip_accents", "lowercase", "norm", "use_idf", "smooth_idf")
+_PARAMS = ("analyzer", "token_pattern", "ngram_range", "min_df", "max_df", "sublinear_tf", "strip_accents", "lowercase", "norm", "use_idf", "smooth_idf")
 
 
 def pack_vectorizer(vectorizer: TfidfVectorizer) -> dict[str, Any]:

@@ -3,38 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from pipeline.config import Settings
-from pipeline.errors import ConfigError, ParseError
-from pipeline.mail.parse import ParseLimits, parse_limits_for, parse_message
-from responders.context import ReplyContext
-from responders.facts import Classified, facts_from_parsed
-from responders.render import Library
+from pipeline.errors import ConfigError
+from responders.catalogue import load_catalogue
+from responders.context import taxonomy_topics, templates_directory
+from responders.facts import Classified
 from responders.select import TemplateChoice, choose_template
 
-if TYPE_CHECKING:
-    from classifiers.decision import Decision
 
+def template_finder(settings: Settings) -> Callable[[Classified], str | None]:
+    """For ``triage classify``: a function giving the id of the template of the first intent a reply answers.
 
-def template_for_raw(raw: bytes, decision: Classified, library: Library, limits: ParseLimits) -> str | None:
-    """The id of the template that answers a message, if one does (for ``triage classify --json``)."""
-    try:
-        parsed = parse_message(raw, limits)
-    except ParseError:
-        return None
-    choice = choose_template(decision, facts_from_parsed(parsed), library.catalogue)
-    return choice.template_id if isinstance(choice, TemplateChoice) else None
-
-
-def template_finder(settings: Settings) -> Callable[[bytes, "Decision"], str | None]:
-    """For ``triage classify``: a function giving the id of the template that answers a message, if any.
-
-    When the templates cannot be loaded at all it always answers None (``check-config`` says why).
+    Only the catalogue is read (no template is compiled, so classifying stays quick); when it cannot be
+    loaded the answer is always None (``check-config`` says why).
     """
     try:
-        library = ReplyContext.load(settings).library
+        catalogue = load_catalogue(templates_directory(settings), taxonomy_topics(settings))
     except ConfigError:
-        return lambda raw, decision: None
-    limits = parse_limits_for(settings.ingest)
-    return lambda raw, decision: template_for_raw(raw, decision, library, limits)
+        return lambda decision: None
+
+    def find(decision: Classified) -> str | None:
+        choice = choose_template(decision, None, catalogue)
+        return choice.template_id if isinstance(choice, TemplateChoice) else None
+
+    return find

@@ -110,16 +110,14 @@ def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
             else:
                 yield item
 
-    # The "template" key names the template that would answer the message, if one does.
-    from dataclasses import replace
-
+    # The "template" key (a kept contract) names the template of the first intent a reply answers, or null.
     from responders.offline import template_finder
 
     find_template = template_finder(settings)
     for item, message_id, decision in classify_items(readable(), model, config, parse_limits_for(settings.ingest)):
-        decision = replace(decision, template=find_template(item.raw, decision))
+        line = contract_json(item.origin.source, message_id, decision) | {"template": find_template(decision)}
         if as_json:
-            click.echo(json.dumps(contract_json(item.origin.source, message_id, decision), ensure_ascii=False))
+            click.echo(json.dumps(line, ensure_ascii=False))
         else:
             kind = "standard" if decision.standard else "non-standard"
             click.echo(

@@ -93,6 +93,9 @@ def decision_values(decision: Decision) -> dict[str, Any]:
         "reason": decision.reason,
         "rule_id": decision.rule_id,
         "model_version": decision.model_version,
+        "intents": data["intents"],
+        "answer_intents": list(decision.answer_intents),
+        "hold_reason": decision.hold_reason,
     }
 
 

@@ -97,6 +97,9 @@ class StoredDecision:
     rule_id: str
     model_version: str
     created_at: datetime
+    intents: tuple[tuple[str, float], ...] = ()
+    answer_intents: tuple[str, ...] = ()
+    hold_reason: str | None = None
 
 
 def _entity(value: Mapping[str, Any]) -> Entity:
@@ -114,6 +117,10 @@ def decision_view(record: DecisionRecord) -> StoredDecision:
         entities=tuple(_entity(e) for e in record.entities or [] if isinstance(e, dict)),
         signals=dict(record.signals or {}), standard=record.standard, queue=record.queue, reason=record.reason,
         rule_id=record.rule_id, model_version=record.model_version, created_at=record.created_at,
+        intents=tuple((str(i.get("intent", "")), float(i.get("probability", 0.0)))
+                      for i in record.intents or [] if isinstance(i, dict)),
+        answer_intents=tuple(str(i) for i in record.answer_intents or []),
+        hold_reason=record.hold_reason,
     )
 
 

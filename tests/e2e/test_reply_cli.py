@@ -77,10 +77,12 @@ def test_suggest_hostile_message_stays_literal(tmp_path: Path, triage_model_path
     assert line["subject"] == "Re: Renewal {% raw %}{{ config }}{% endraw %}"
 
 
-def test_classify_names_the_template_that_answers(tmp_path: Path, triage_model_path: Path) -> None:
+def test_classify_names_the_intents_a_reply_answers(tmp_path: Path, triage_model_path: Path) -> None:
     out = lines(run(["classify", str(SAMPLES / "02-en-fees.eml"), str(SAMPLES / "08-de-general.eml"), "--json"],
                     tmp_path, triage_model_path))
+    assert [line["answer_intents"] for line in out] == [["fees--refund"], []]
     assert [line["template"] for line in out] == ["fees--refund", None]
+    assert [line["hold_reason"] for line in out] == [None, "unsupported_language"]
 
 
 def test_check_config_lists_a_refused_template_and_suggest_routes_around_it(tmp_path: Path,

@@ -17,7 +17,8 @@ from tests.support.samples import sample_count
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "data" / "samples"
 TRIAGE = [str(Path(sys.executable).with_name("triage"))]
-CONTRACT = {"file", "message_id", "language", "topic", "confidence", "standard", "queue", "reason", "entities", "template"}
+CONTRACT = {"file", "message_id", "language", "topic", "confidence", "standard", "queue", "reason", "entities", "intents",
+            "answer_intents", "hold_reason"}
 KINDS = {"registration", "patent", "application", "amount", "date", "reference"}
 
 
@@ -42,7 +43,8 @@ def test_classify_json_contract_touches_no_database(tmp_path: Path, model_env: d
     assert len(out) == sample_count()
     for line in out:
         assert CONTRACT <= set(line)
-        assert isinstance(line["standard"], bool) and (line["template"] is None or isinstance(line["template"], str))
+        assert isinstance(line["standard"], bool) and "template" not in line
+        assert line["answer_intents"] if line["standard"] else (line["answer_intents"] == [] and line["hold_reason"])
         assert 0.0 <= line["confidence"] <= 1.0
         assert all({"kind", "value"} <= set(e) and e["kind"] in KINDS for e in line["entities"])
     by_file = {Path(line["file"]).name: line for line in out}

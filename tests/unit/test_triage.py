@@ -57,7 +57,7 @@ def test_sample_inquiries(triage_model, triage_config, name, language, topic, qu
         assert decision.topic == topic
     assert (decision.queue, decision.standard) == (queue, standard)
     assert decision.reason and decision.rule_id and decision.model_version == triage_model.version
-    assert decision.template is None
+    assert decision.standard == (decision.hold_reason is None) and (decision.standard or not decision.answer_intents)
 
 
 def test_sample_entities_and_signals(triage_model, triage_config) -> None:  # type: ignore[no-untyped-def]

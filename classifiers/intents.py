@@ -1,0 +1,259 @@
+"""What a sender asks for, as reply intents: calibrated one-vs-rest linear models over negation-marked n-grams.
+
+An intent is one thing one reply template answers (its id is the template's
+id). A message may ask several things, so every intent has its own linear SVM
+(word 1-2-grams and character 2-5-grams), and Platt scaling, fitted on margins
+of examples the SVM was not trained on (cross-validation), turns each margin
+into a probability. Words in the scope of a negation ("no deferment was
+requested", "sans irrégularité", "no se solicitó aplazamiento") are read as
+other words (``NEG_deferment``), so a negated request does not look like the
+request. Intents above the threshold are put in the order the sender asked
+them: the first part of the message (subject, sentence, numbered item) where
+each one is strongest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
+
+from classifiers.textnorm import fold
+from classifiers.vectorizers import pack_vectorizer, unpack_vectorizer
+
+# The intents of the reply contract: each is the id of the reply template that answers it.
+INTENTS = (
+    "application", "application--status",
+    "renewal", "renewal--grace_period", "renewal--lapsed", "renewal--annuity", "renewal--partial", "renewal--status",
+    "irregularity", "irregularity--reproductions", "irregularity--fees",
+    "correction",
+    "publication", "publication--deferment", "publication--status",
+    "fees", "fees--refund", "fees--missing_payment", "fees--receipt", "fees--payment_status", "fees--suspicious_invoice",
+    "priority_document", "priority_document--das",
+    "decision", "decision--grant", "decision--invalidation",
+    "recording_change", "recording_change--name_address", "recording_change--representative",
+    "recording_change--licence", "recording_change--limitation",
+    "eservices", "eservices--account", "eservices--upload",
+    "general", "general--designations",
+)
+_MAX_CHARS = 20_000
+_DIGITS = re.compile(r"\d")
+_TOKEN = re.compile(r"[^\W\d_]+'|[^\W\d_]+|\d+|[.;:!?\n]|,")  # elisions apart: n'avons, d'ajournement, didn't
+# A negation cue opens a scope that ends with the clause (punctuation or a contrasting conjunction) or after a few words.
+_CUES = frozenset({
+    "no", "not", "without", "never", "nor", "none", "neither", "nobody", "nothing", "cannot",
+    "ne", "n", "pas", "sans", "aucun", "aucune", "jamais", "ni", "rien", "personne",
+    "sin", "nunca", "ningun", "ninguna", "ninguno", "tampoco", "nada", "nadie",
+})
+_CLITIC_CUES = ("n'",)  # didn'(t), don'(t); n'(a), n'(avons)
+_SCOPE_ENDS = frozenset({".", ";", ":", "!", "?", "\n", ",", "but", "however", "mais", "pero", "sino", "cependant", "sinon", "though"})
+_SCOPE_WORDS = 6
+_SEGMENT = re.compile(r"(?<=[^\W\d_][.?!;])\s+|(?<=[?!])\s+|\n+|(?=\(\w\)\s)|(?=\b\d\s?[.)]\s)")
+_MIN_SEGMENT_LETTERS = 8
+
+
+def _is_cue(token: str, following: str | None) -> bool:
+    if token in _CUES:
+        # "no. 5", "n° 12": the number, not a negation
+        return not (token in ("no", "n") and following is not None and (following.isdigit() or following == "."))
+    return any(token.endswith(c) for c in _CLITIC_CUES)
+
+
+def mark_negation(text: str) -> str:
+    """The text as folded tokens, those in the scope of a negation prefixed ``NEG_`` (``no deferment`` -> ``no NEG_deferment``)."""
+    folded = fold(_DIGITS.sub("0", text[:_MAX_CHARS]))
+    tokens = _TOKEN.findall(folded)
+    out: list[str] = []
+    left = 0
+    for index, token in enumerate(tokens):
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token in _SCOPE_ENDS:
+            left = 0
+            if token != ",":
+                out.append("\n" if token == "\n" else ".")
+            continue
+        if _is_cue(token, following):
+            out.append(token)
+            left = _SCOPE_WORDS
+            continue
+        if left > 0 and token[0].isalpha():
+            out.append("NEG_" + token)
+            left -= 1
+        else:
+            out.append(token)
+    return " ".join(out)
+
+
+def segments(text: str) -> list[str]:
+    """The parts of a text a sender asks things in, in order: lines, sentences, numbered or lettered items."""
+    parts = [p.strip() for p in _SEGMENT.split(text) if p and p.strip()]
+    return [p for p in parts if sum(c.isalpha() for c in p) >= _MIN_SEGMENT_LETTERS]
+
+
+@dataclass(frozen=True)
+class IntentResult:
+    """The intents of one text: every intent with its probability (best first), and those asked, in asked order."""
+
+    ranked: tuple[tuple[str, float], ...]
+    asked: tuple[str, ...]
+
+    @property
+    def top(self) -> tuple[str, float]:
+        """The most probable intent and its probability."""
+        return self.ranked[0]
+
+
+def _platt(margins: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept mapping held-out margins to probabilities (Platt scaling)."""
+    if truth.all() or not truth.any():
+        return 1.0, 0.0
+    model = LogisticRegression(C=100.0, max_iter=1000).fit(margins.reshape(-1, 1), truth)
+    return float(model.coef_[0, 0]), float(model.intercept_[0])
+
+
+class IntentClassifier(ClassifierMixin, BaseEstimator):
+    """Calibrated multi-label intent classifier over negation-marked word and character n-grams."""
+
+    def __init__(
+        self,
+        *,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] = (2, 5),
+        min_df: int = 2,
+        C: float = 0.5,
+        calibration_folds: int = 4,
+        threshold: float = 0.5,
+        max_intents: int = 4,
+        random_state: int = 0,
+    ) -> None:
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.C = C
+        self.calibration_folds = calibration_folds
+        self.threshold = threshold
+        self.max_intents = max_intents
+        self.random_state = random_state
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """The negation-marked word and character n-gram features of texts."""
+        check_is_fitted(self, "words_")
+        marked = [mark_negation(t) for t in texts]
+        return sp.hstack([self.words_.transform(marked), self.chars_.transform(marked)], format="csr")
+
+    def fit(self, texts: Sequence[str], intents: Sequence[Sequence[str]]) -> "IntentClassifier":
+        """Learn the intents from texts and the intents each one asks (one or more)."""
+        if len(texts) != len(intents):
+            raise ValueError(f"{len(texts)} texts but {len(intents)} intent lists")
+        classes = sorted({i for labels in intents for i in labels})
+        if len(classes) < 2:
+            raise ValueError("at least two intents are needed")
+        marked = [mark_negation(t) for t in texts]
+        self.words_ = TfidfVectorizer(
+            analyzer="word", token_pattern=r"\S+", ngram_range=tuple(self.word_ngrams), min_df=self.min_df,
+            sublinear_tf=True, lowercase=False, dtype=np.float32,
+        ).fit(marked)
+        self.chars_ = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df, sublinear_tf=True,
+            lowercase=False, dtype=np.float32,
+        ).fit(marked)
+        features = self.transform(texts)
+        truth = np.zeros((len(texts), len(classes)), dtype=bool)
+        position = {c: i for i, c in enumerate(classes)}
+        for row, labels in enumerate(intents):
+            for label in labels:
+                truth[row, position[label]] = True
+        coefs, intercepts, slopes, offsets = [], [], [], []
+        folds = KFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
+        for column in range(len(classes)):
+            answers = truth[:, column]
+            svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
+            if answers.sum() >= self.calibration_folds:
+                held_out = cross_val_predict(svm, features, answers, cv=folds, method="decision_function")
+            else:  # too rare to cross-validate: calibrate on its own margins (over-confident, but rare)
+                held_out = svm.fit(features, answers).decision_function(features)
+            slope, offset = _platt(np.asarray(held_out), answers)
+            svm.fit(features, answers)
+            coefs.append(svm.coef_[0])
+            intercepts.append(svm.intercept_[0])
+            slopes.append(slope)
+            offsets.append(offset)
+        self.classes_ = np.asarray(classes)
+        self.coef_ = np.asarray(coefs, dtype=np.float32)
+        self.intercept_ = np.asarray(intercepts, dtype=np.float64)
+        self.slope_ = np.asarray(slopes, dtype=np.float64)
+        self.offset_ = np.asarray(offsets, dtype=np.float64)
+        return self
+
+    def probabilities(self, features: sp.csr_matrix) -> np.ndarray:
+        """The calibrated probability of every intent in ``classes_``, per feature row (they need not sum to 1)."""
+        check_is_fitted(self, "coef_")
+        margins = np.asarray(features @ self.coef_.T) + self.intercept_
+        return expit(margins * self.slope_ + self.offset_)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """The calibrated probability of each intent in ``classes_`` for each text."""
+        return self.probabilities(self.transform(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
+        """The intents each text asks, in asked order."""
+        return [result.asked for result in self.classify(texts)]
+
+    def classify(self, texts: Sequence[str]) -> list[IntentResult]:
+        """Every intent with its probability, and the intents asked in asked order, for each text."""
+        probabilities = self.predict_proba(texts) if texts else np.zeros((0, len(self.classes_)))
+        results = []
+        for text, probs in zip(texts, probabilities):
+            order = np.argsort(-probs)
+            ranked = tuple((str(self.classes_[i]), float(probs[i])) for i in order)
+            chosen = [int(i) for i in order[: self.max_intents] if probs[i] >= self.threshold]
+            chosen = self._without_shadowed(chosen)
+            results.append(IntentResult(ranked, self._in_asked_order(text, chosen)))
+        return results
+
+    def _without_shadowed(self, chosen: list[int]) -> list[int]:
+        """Drop a topic's general explainer when a specific intent of the same topic is chosen too."""
+        names = [str(self.classes_[i]) for i in chosen]
+        specific = {n.split("--")[0] for n in names if "--" in n}
+        return [i for i, n in zip(chosen, names) if not ("--" not in n and n in specific)]
+
+    def _in_asked_order(self, text: str, chosen: list[int]) -> tuple[str, ...]:
+        if len(chosen) < 2:
+            return tuple(str(self.classes_[i]) for i in chosen)
+        parts = segments(text)
+        if len(parts) < 2:
+            return tuple(str(self.classes_[i]) for i in chosen)
+        per_part = self.predict_proba(parts)[:, chosen]
+        strongest = per_part.max(axis=0)
+        first = [int(np.argmax(per_part[:, k] >= 0.5 * strongest[k])) for k in range(len(chosen))]
+        order = sorted(range(len(chosen)), key=lambda k: (first[k], -strongest[k]))
+        return tuple(str(self.classes_[chosen[k]]) for k in order)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(super().__getstate__())
+        for name in ("words_", "chars_"):
+            if isinstance(state.get(name), TfidfVectorizer):
+                state[name] = pack_vectorizer(state[name])
+        if isinstance(state.get("classes_"), np.ndarray):
+            state["classes_"] = "\n".join(str(c) for c in state["classes_"])
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        for name in ("words_", "chars_"):
+            if isinstance(state.get(name), dict):
+                state[name] = unpack_vectorizer(state[name])
+        if isinstance(state.get("classes_"), str):
+            state["classes_"] = np.asarray(state["classes_"].split("\n"))
+        super().__setstate__(state)
