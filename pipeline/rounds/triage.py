@@ -230,3 +230,39 @@ class LazyTriageSink:
             log.error("triage is off for this run, inquiries stay new (%s); once fixed run `triage retriage --pending`", exc)
             return
         TriageService(self.runtime.session_factory, model=model, config=config)(inquiry_ids)
+
+
+class PendingTriage:
+    """The daemon's triage job: claims the inquiries still ``new`` and triages them until none is left.
+
+    Safe on several daemons at once: on PostgreSQL each batch is claimed
+    ``FOR UPDATE SKIP LOCKED``, so no inquiry is triaged twice. Returns what it
+    did; when the model cannot be loaded it does nothing (and says so once).
+    """
+
+    def __init__(self, runtime: "Runtime", *, batch: int = 200, stop: threading.Event | None = None) -> None:
+        self.runtime = runtime
+        self.batch = batch
+        self.stop = stop or threading.Event()
+        self._disabled: str | None = None
+
+    def __call__(self) -> TriageStats:
+        total = TriageStats()
+        try:
+            config, model = shared_triage(self.runtime.settings.triage)
+        except TriageError as exc:
+            if str(exc) != self._disabled:
+                log.error("triage: cannot load the model, pending inquiries stay new (%s)", exc)
+            self._disabled = str(exc)
+            return total
+        self._disabled = None
+        service = TriageService(self.runtime.session_factory, model=model, config=config, batch_size=self.batch)
+        while not self.stop.is_set():
+            stats = service.triage_pending(self.batch)
+            total.triaged += stats.triaged
+            total.skipped += stats.skipped
+            for queue_name, count in stats.by_queue.items():
+                total.by_queue[queue_name] = total.by_queue.get(queue_name, 0) + count
+            if stats.triaged + stats.skipped < self.batch:  # none left that another daemon does not hold
+                break
+        return total
