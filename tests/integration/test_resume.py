@@ -210,3 +210,65 @@ def test_kill_9_at_random_moments_then_a_restart_leaves_nothing_new_and_every_me
         triaged_once(runtime)
     finally:
         runtime.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.dovecot
+@pytest.mark.slow
+def test_three_daemons_share_one_postgresql_and_one_dies_without_losing_or_doubling_anything(
+        dovecot: Dovecot, pg_url: str, triage_model_path: Path, tmp_path: Path) -> None:
+    user = new_user(dovecot)
+    folders = ["INBOX", "Cases", "Fees"]
+    appended = 0
+    for folder in folders:
+        dovecot.append(user, messages(f"three-{folder}", 60, start=appended), folder=folder)
+        appended += 60
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
+    env.update({
+        "TRIAGE_DATABASE_URL": pg_url, "TRIAGE_TRIAGE__MODEL_PATH": str(triage_model_path),
+        "TRIAGE_TRIAGE__AUTO_TRAIN": "false", "TRIAGE_DAEMON__PENDING_INTERVAL_SECONDS": "2",
+        "TRIAGE_DAEMON__LEASE_SECONDS": "3", "TRIAGE_MAILBOXES__DESK__HOST": dovecot.host,
+        "TRIAGE_MAILBOXES__DESK__PORT": str(dovecot.port), "TRIAGE_MAILBOXES__DESK__USER": user,
+        "TRIAGE_MAILBOXES__DESK__PASSWORD": dovecot.users[user], "TRIAGE_MAILBOXES__DESK__TLS": "none",
+        "TRIAGE_MAILBOXES__DESK__FOLDERS": ",".join(folders), "TRIAGE_MAILBOXES__DESK__BATCH_SIZE": "10",
+        "TRIAGE_MAILBOXES__DESK__POLL_INTERVAL_SECONDS": "1", "TRIAGE_MAILBOXES__DESK__IDLE": "false",
+        "TRIAGE_LOGGING__LEVEL": "WARNING",
+    })
+    open_runtime(Settings(database=DatabaseSettings(url=pg_url))).close()  # migrated once, before they race
+    daemons = [subprocess.Popen([TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    try:
+        wait_until(lambda: _pg_counts(pg_url)[0] > 0, 40, "the daemons started storing")
+        daemons[0].send_signal(signal.SIGKILL)  # one dies mid-way, holding leases and claims
+        daemons[0].wait(10)
+        for folder in folders:
+            dovecot.append(user, messages(f"three-{folder}", 20, start=appended), folder=folder)
+            appended += 20
+        wait_until(lambda: _pg_counts(pg_url) == (appended, appended, 0, 0), 60,
+                   f"everything stored and triaged by the two left (now: {_pg_counts(pg_url)})")
+        for process in daemons[1:]:
+            process.send_signal(signal.SIGTERM)
+        for process in daemons[1:]:
+            assert process.wait(30) == 0
+    finally:
+        logs = []
+        for process in daemons:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            if process.stderr:
+                logs.append(process.stderr.read())
+                process.stderr.close()
+    for log in logs[1:]:
+        assert " ERROR " not in log, log
+    runtime = open_runtime(Settings(database=DatabaseSettings(url=pg_url)))
+    try:
+        triaged_once(runtime)
+        with runtime.session_factory() as session:
+            from pipeline.store.models import Sighting
+
+            places = session.execute(select(Sighting.folder, Sighting.uid, func.count())
+                                     .group_by(Sighting.folder, Sighting.uid)).all()
+        assert len(places) == appended and all(n == 1 for *_, n in places)
+    finally:
+        runtime.close()
