@@ -26,7 +26,6 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -166,6 +165,8 @@ class Daemon:
         else:
             self.triage = BackgroundSink(sink, guard=guard)
         counting = _CountingSink(self.triage, self.counters)
+        if isinstance(pending_round, PendingTriage) and guard is not None:
+            pending_round.guard = guard
         self.workers = {name: MailboxWorker(name, box, runtime, slots[name], stop=self.stop_event,
                                             keep_connection=keep[name], sink=counting, guard=guard)
                         for name, box in self.mailboxes.items()}
@@ -269,9 +270,11 @@ class Daemon:
         if self.stop_event.is_set() or self.pending_round is None:
             return
         try:
-            # On SQLite triage never overlaps a sync (see __init__).
-            with self.guard.exclusive() if self.guard is not None else nullcontext():
-                result = self.pending_round()
+            if self.guard is None or isinstance(self.pending_round, PendingTriage):
+                result = self.pending_round()  # PendingTriage takes the guard per batch
+            else:  # on SQLite triage never overlaps a sync (see __init__)
+                with self.guard.exclusive():
+                    result = self.pending_round()
         except Exception as exc:  # one failed round is logged; the next one tries again
             self.counters.errors.labels(round="triage").inc()
             log.error("triage: pending round failed: %s: %s", type(exc).__name__, exc)

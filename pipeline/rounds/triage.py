@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from classifiers.decision import Decision
 from classifiers.inputs import TriageInput, domain_of, subject_text
 from pipeline.config import TriageSettings
 from pipeline.errors import TriageError
+from pipeline.rwlock import SharedExclusiveLock
 from pipeline.store import repository as repo
 from pipeline.store.db import describe_db_error, unit_of_work
 from pipeline.store.decisions import (
@@ -240,10 +242,12 @@ class PendingTriage:
     did; when the model cannot be loaded it does nothing (and says so once).
     """
 
-    def __init__(self, runtime: "Runtime", *, batch: int = 200, stop: threading.Event | None = None) -> None:
+    def __init__(self, runtime: "Runtime", *, batch: int = 200, stop: threading.Event | None = None,
+                 guard: SharedExclusiveLock | None = None) -> None:
         self.runtime = runtime
         self.batch = batch
         self.stop = stop or threading.Event()
+        self.guard = guard  # held exclusively per batch (SQLite: never beside a sync), so syncs go on between
         self._disabled: str | None = None
 
     def __call__(self) -> TriageStats:
@@ -258,7 +262,8 @@ class PendingTriage:
         self._disabled = None
         service = TriageService(self.runtime.session_factory, model=model, config=config, batch_size=self.batch)
         while not self.stop.is_set():
-            stats = service.triage_pending(self.batch)
+            with self.guard.exclusive() if self.guard is not None else nullcontext():
+                stats = service.triage_pending(self.batch)
             total.triaged += stats.triaged
             total.skipped += stats.skipped
             for queue_name, count in stats.by_queue.items():
