@@ -85,8 +85,8 @@ def test_the_daemon_triages_what_is_pending_at_start_and_on_its_schedule(
     try:
         store_untriaged(runtime, "before", 30)
         assert states(runtime) == {"new": 30}
-        daemon = Daemon(runtime, {}, sink=leave_new, pending_round=PendingTriage(runtime, batch=7),
-                        leases=LeaseKeeper(runtime.session_factory, seconds=5))
+        keeper = LeaseKeeper(runtime.session_factory, seconds=5)
+        daemon = Daemon(runtime, {}, sink=leave_new, pending_round=PendingTriage(runtime, batch=7), leases=keeper)
         daemon.start()
         try:
             wait_until(lambda: "new" not in states(runtime), 20, "pending inquiries triaged at start")
@@ -96,7 +96,7 @@ def test_the_daemon_triages_what_is_pending_at_start_and_on_its_schedule(
             base = f"http://127.0.0.1:{daemon.metrics.port}"
             with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
                 health = json.loads(response.read())
-            assert response.status == 200 and health["ok"] is True and health["holder"] == daemon.leases.holder
+            assert response.status == 200 and health["ok"] is True and health["holder"] == keeper.holder
             with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
                 text = response.read().decode()
             assert "triage_pending_inquiries 0.0" in text
@@ -115,7 +115,8 @@ def test_the_daemon_triages_what_is_pending_at_start_and_on_its_schedule(
 
 def test_a_second_daemon_on_sqlite_is_refused(sqlite_url: str, tmp_path: Path) -> None:
     runtime = open_runtime(Settings(database=DatabaseSettings(url=sqlite_url)))
-    daemon = Daemon(runtime, {}, sink=leave_new, leases=LeaseKeeper(runtime.session_factory, seconds=30))
+    keeper = LeaseKeeper(runtime.session_factory, seconds=30)
+    daemon = Daemon(runtime, {}, sink=leave_new, leases=keeper)
     daemon.start()
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
@@ -124,7 +125,7 @@ def test_a_second_daemon_on_sqlite_is_refused(sqlite_url: str, tmp_path: Path) -
                     "TRIAGE_MAILBOXES__DESK__PASSWORD": "p", "TRIAGE_MAILBOXES__DESK__TLS": "none"})
         second = subprocess.run([TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
-        assert "several daemons need PostgreSQL" in second.stderr and daemon.leases.holder in second.stderr
+        assert "several daemons need PostgreSQL" in second.stderr and keeper.holder in second.stderr
     finally:
         daemon.shutdown()
         runtime.close()
@@ -176,17 +177,17 @@ def test_kill_9_at_random_moments_then_a_restart_leaves_nothing_new_and_every_me
         before = _pg_counts(pg_url)[0]
         dovecot.append(user, messages(f"kill{round_}", 80, start=appended))
         appended += 80
-        process = subprocess.Popen([TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        killed = subprocess.Popen([TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
         try:
             # Once it has started storing: anywhere in the sync, the triage of what it stored, or just after.
             wait_until(lambda: _pg_counts(pg_url)[0] > before, 30, f"round {round_} started storing")
             time.sleep(rng.uniform(0.0, 3.0))
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
+            if killed.poll() is None:
+                killed.send_signal(signal.SIGKILL)
                 kills += 1
-            process.wait(10)
+            killed.wait(10)
     assert kills == rounds, f"a daemon exited by itself (seed {seed})"
     left = _pg_counts(pg_url)
     process = subprocess.Popen([TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
