@@ -273,3 +273,42 @@ def test_three_daemons_share_one_postgresql_and_one_dies_without_losing_or_doubl
         assert len(places) == appended and all(n == 1 for *_, n in places)
     finally:
         runtime.close()
+
+
+@pytest.mark.dovecot
+def test_a_reply_approved_but_not_delivered_leaves_once_when_the_daemon_starts(
+        dovecot: Dovecot, sqlite_url: str) -> None:
+    from pipeline.config import DeliverySettings, MailboxSettings, RepliesSettings
+    from pipeline.store.db import unit_of_work
+    from responders import service
+    from responders.context import ReplyContext
+    from responders.worker import ReplyWorker
+    from tests.support.replies import store_triaged
+
+    user = new_user(dovecot)
+    box = MailboxSettings(host=dovecot.host, port=dovecot.port, tls="none", user=user, password=dovecot.users[user],
+                          delivery=DeliverySettings(mode="drafts", from_address="helpdesk@registry.example.org"))
+    runtime = open_runtime(Settings(database=DatabaseSettings(url=sqlite_url), mailboxes={"desk": box},
+                                    replies=RepliesSettings(interval_seconds=300)))  # only the round at start
+    try:
+        # A process approved a reply, then died before delivering it.
+        context = ReplyContext.load(runtime.settings)
+        inquiry_id = store_triaged(runtime, make_message("What is the renewal fee for design DM/212 345?",
+                                                         message_id="<fee-1@example.com>"), topic="fees")
+        with unit_of_work(runtime.session_factory) as session:
+            info = service.suggest_for_inquiry(session, inquiry_id, context)
+            assert isinstance(info, service.SuggestionInfo), info
+            service.approve(session, info.id, "alice", context)
+        assert states(runtime) == {"approved": 1}
+        worker = ReplyWorker.for_runtime(runtime)
+        daemon = Daemon(runtime, {}, sink=leave_new, reply_round=worker.run_once)
+        daemon.start()
+        try:
+            wait_until(lambda: states(runtime) == {"sent": 1}, 15, "the approved reply delivered at start")
+        finally:
+            daemon.shutdown()
+        with dovecot.client(user) as client:
+            client.select_folder("Drafts", readonly=True)
+            assert len(client.search("ALL")) == 1
+    finally:
+        runtime.close()
