@@ -287,7 +287,7 @@ def test_a_reply_approved_but_not_delivered_leaves_once_when_the_daemon_starts(
 
     user = new_user(dovecot)
     box = MailboxSettings(host=dovecot.host, port=dovecot.port, tls="none", user=user, password=dovecot.users[user],
-                          delivery=DeliverySettings(mode="drafts", from_address="helpdesk@registry.example.org"))
+                          delivery=DeliverySettings(mode="drafts", from_address="helpdesk@registry.example.org"))  # type: ignore[arg-type]
     runtime = open_runtime(Settings(database=DatabaseSettings(url=sqlite_url), mailboxes={"desk": box},
                                     replies=RepliesSettings(interval_seconds=300)))  # only the round at start
     try:
