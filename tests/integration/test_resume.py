@@ -278,6 +278,8 @@ def test_three_daemons_share_one_postgresql_and_one_dies_without_losing_or_doubl
 @pytest.mark.dovecot
 def test_a_reply_approved_but_not_delivered_leaves_once_when_the_daemon_starts(
         dovecot: Dovecot, sqlite_url: str) -> None:
+    from pydantic import SecretStr
+
     from pipeline.config import DeliverySettings, MailboxSettings, RepliesSettings
     from pipeline.store.db import unit_of_work
     from responders import service
@@ -286,8 +288,8 @@ def test_a_reply_approved_but_not_delivered_leaves_once_when_the_daemon_starts(
     from tests.support.replies import store_triaged
 
     user = new_user(dovecot)
-    box = MailboxSettings(host=dovecot.host, port=dovecot.port, tls="none", user=user, password=dovecot.users[user],
-                          delivery=DeliverySettings(mode="drafts", from_address="helpdesk@registry.example.org"))  # type: ignore[arg-type]
+    box = MailboxSettings(host=dovecot.host, port=dovecot.port, tls="none", user=user, password=SecretStr(dovecot.users[user]),
+                          delivery=DeliverySettings(mode="drafts", from_address="helpdesk@registry.example.org"))
     runtime = open_runtime(Settings(database=DatabaseSettings(url=sqlite_url), mailboxes={"desk": box},
                                     replies=RepliesSettings(interval_seconds=300)))  # only the round at start
     try:
