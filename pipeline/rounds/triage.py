@@ -25,7 +25,7 @@ from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.inputs import TriageInput, domain_of, subject_text
 from pipeline.config import TriageSettings
-from pipeline.errors import TriageError
+from pipeline.errors import StorageError, TriageError
 from pipeline.rwlock import SharedExclusiveLock
 from pipeline.store import repository as repo
 from pipeline.store.db import describe_db_error, unit_of_work
@@ -263,7 +263,14 @@ class PendingTriage:
         service = TriageService(self.runtime.session_factory, model=model, config=config, batch_size=self.batch)
         while not self.stop.is_set():
             with self.guard.exclusive() if self.guard is not None else nullcontext():
-                stats = service.triage_pending(self.batch)
+                try:
+                    stats = service.triage_pending(self.batch)
+                except StorageError:
+                    raise
+                except Exception:  # one inquiry the classifiers choke on must not hold up all the others
+                    log.exception("triage: a batch of pending inquiries failed; triaging them one by one")
+                    self._one_by_one(service, total)
+                    break
             total.triaged += stats.triaged
             total.skipped += stats.skipped
             for queue_name, count in stats.by_queue.items():
@@ -271,3 +278,19 @@ class PendingTriage:
             if stats.triaged + stats.skipped < self.batch:  # none left that another daemon does not hold
                 break
         return total
+
+    def _one_by_one(self, service: TriageService, total: TriageStats) -> None:
+        with self.runtime.session_factory() as session:
+            ids = list(repo.pending_inquiry_ids(session, self.batch))
+        for inquiry_id in ids:
+            try:
+                stats = service.triage_ids([inquiry_id], trigger="worker")
+            except StorageError:
+                raise
+            except Exception as exc:
+                stats = TriageStats(failed=1, errors=[f"{type(exc).__name__}: {exc}"])
+            total.triaged += stats.triaged
+            total.failed += stats.failed
+            if stats.failed:
+                log.error("triage: inquiry %d cannot be triaged and stays new: %s", inquiry_id,
+                          "; ".join(stats.errors))
