@@ -31,6 +31,7 @@ from pipeline.leases import LeaseKeeper
 from pipeline.rounds.triage import PendingTriage
 from pipeline.runtime import Runtime, open_runtime
 from pipeline.sources.base import Origin, SourceItem
+from pipeline.store.leases import live_daemons
 from pipeline.store.models import AuditEvent, DecisionRecord, Inquiry, Message
 from tests.support.dovecot import Dovecot
 from tests.support.imap import messages, new_user
@@ -152,6 +153,14 @@ def _pg_counts(url: str) -> tuple[int, int, int, int]:
         engine.dispose()
 
 
+def _live_daemons(url: str) -> list[str]:
+    runtime = open_runtime(Settings(database=DatabaseSettings(url=url)), migrate=False)
+    try:
+        return live_daemons(runtime.session_factory)
+    finally:
+        runtime.close()
+
+
 @pytest.mark.postgres
 @pytest.mark.dovecot
 @pytest.mark.slow
@@ -182,7 +191,8 @@ def test_kill_9_at_random_moments_then_a_restart_leaves_nothing_new_and_every_me
         try:
             # Once it has started storing: anywhere in the sync, the triage of what it stored, or just after.
             wait_until(lambda: _pg_counts(pg_url)[0] > before, 30, f"round {round_} started storing")
-            time.sleep(rng.uniform(0.0, 3.0))
+            # The last kill comes early, so that the restart surely finds work left pending.
+            time.sleep(rng.uniform(0.0, 3.0) if round_ < rounds - 1 else rng.uniform(0.0, 0.3))
         finally:
             if killed.poll() is None:
                 killed.send_signal(signal.SIGKILL)
@@ -190,14 +200,17 @@ def test_kill_9_at_random_moments_then_a_restart_leaves_nothing_new_and_every_me
             killed.wait(10)
     assert kills == rounds, f"a daemon exited by itself (seed {seed})"
     left = _pg_counts(pg_url)
+    assert left != (appended, appended, 0, 0), f"nothing was left for the restart (seed {seed})"
     process = subprocess.Popen([TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
+        wait_until(lambda: any(f":{process.pid}:" in holder for holder in _live_daemons(pg_url)), 30,
+                   "the restarted daemon announced itself")
         wait_until(lambda: _pg_counts(pg_url) == (appended, appended, 0, 0), 40,
                    f"everything stored and triaged after the restart (seed {seed}; after the kills: {left}, "
                    f"now: {_pg_counts(pg_url)})")
         process.send_signal(signal.SIGTERM)
-        assert process.wait(30) == 0
+        code = process.wait(30)
     finally:
         if process.poll() is None:
             process.kill()
@@ -205,6 +218,7 @@ def test_kill_9_at_random_moments_then_a_restart_leaves_nothing_new_and_every_me
         stderr = process.stderr.read() if process.stderr else ""
         if process.stderr:
             process.stderr.close()
+    assert code == 0, stderr
     assert " ERROR " not in stderr, stderr
     runtime = open_runtime(Settings(database=DatabaseSettings(url=pg_url)))
     try:
@@ -239,6 +253,7 @@ def test_three_daemons_share_one_postgresql_and_one_dies_without_losing_or_doubl
     daemons = [subprocess.Popen([TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
     try:
+        wait_until(lambda: len(_live_daemons(pg_url)) == 3, 40, "the three daemons announced themselves")
         wait_until(lambda: _pg_counts(pg_url)[0] > 0, 40, "the daemons started storing")
         daemons[0].send_signal(signal.SIGKILL)  # one dies mid-way, holding leases and claims
         daemons[0].wait(10)
