@@ -268,6 +268,23 @@ class WebSettings(_Section):
     login_window_minutes: float = Field(default=15.0, gt=0)
 
 
+class DaemonSettings(_Section):
+    """How ``triage run`` shares work with other daemons and shows its health.
+
+    Pending work (inquiries still ``new``) is looked for at start and every
+    ``pending_interval_seconds``. A folder is synced under a lease that lasts
+    ``lease_seconds`` by the database's clock and is renewed while syncing; a
+    dead daemon's folders are taken over once its leases run out.
+    ``metrics_port`` (off when unset) serves ``/healthz`` and ``/metrics``.
+    """
+
+    pending_interval_seconds: float = Field(default=30.0, ge=1)
+    pending_batch: int = Field(default=200, ge=1, le=10_000)
+    lease_seconds: float = Field(default=15.0, ge=2, le=3600)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+
+
 class Settings(_Section):
     """Every setting of triage, validated and frozen."""
 
@@ -278,6 +295,7 @@ class Settings(_Section):
     triage: TriageSettings = TriageSettings()
     replies: RepliesSettings = RepliesSettings()
     web: WebSettings = WebSettings()
+    daemon: DaemonSettings = DaemonSettings()
 
 
 @dataclass(frozen=True)

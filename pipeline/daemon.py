@@ -3,6 +3,14 @@
 Part of the composition root: the daemon plugs triage (``pipeline.rounds``) into
 the sync as its ``InquirySink`` and runs the reply round on its own schedule.
 
+Nothing waits forever: a triage job claims whatever is still ``new`` at start
+and every ``daemon.pending_interval_seconds`` (what a crash left behind), and
+the reply round, also run at start, finishes approved replies not delivered.
+With a ``LeaseKeeper`` each folder is synced under a lease in the database, so
+several daemons on one PostgreSQL never sync the same folder at once; each
+daemon keeps its own in-memory scheduler and the database decides who works on
+what. On SQLite a second live daemon is refused.
+
 Each mailbox's job runs at start and then every ``poll_interval_seconds`` (the
 safety net); never two runs of one job at once. Folders get an IDLE watcher
 while the account's connection limit leaves room for one beside the sync
@@ -17,7 +25,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -37,8 +45,11 @@ from pipeline.errors import ConfigError, TriageError
 from pipeline.handoff import InquirySink
 from pipeline.idle import IdleWatcher
 from pipeline.ingest import IngestStats
+from pipeline.leases import LeaseKeeper
+from pipeline.metrics import MetricsServer, ProcessCounters, metrics_registry
 from pipeline.runtime import Runtime
-from pipeline.rounds.triage import LazyTriageSink, shared_triage
+from pipeline.rounds.triage import LazyTriageSink, PendingTriage, TriageStats, shared_triage
+from pipeline.store.sync_state import mailbox_reports
 from pipeline.rwlock import SharedExclusiveLock
 from pipeline.worker import MailboxWorker, account_slots, accounts
 
@@ -109,15 +120,37 @@ class _DropMaxInstancesWarning(logging.Filter):
         return "maximum number of running instances reached" not in record.getMessage()
 
 
+class _CountingSink:
+    """Counts the inquiries stored before handing them on."""
+
+    def __init__(self, inner: InquirySink, counters: ProcessCounters) -> None:
+        self.inner = inner
+        self.counters = counters
+
+    def __call__(self, inquiry_ids: Sequence[int]) -> None:
+        self.counters.ingested.inc(len(inquiry_ids))
+        self.inner(inquiry_ids)
+
+
 class Daemon:
-    """The running daemon: scheduler, workers and IDLE watchers for a set of mailboxes."""
+    """The running daemon: scheduler, workers and IDLE watchers for a set of mailboxes.
+
+    ``pending_round`` (triage what is still ``new``) and ``reply_round`` run at
+    start and then on their own schedules; ``leases`` makes each folder's sync
+    wait for its lease.
+    """
 
     def __init__(self, runtime: Runtime, mailboxes: Mapping[str, MailboxSettings], *,
-                 sink: InquirySink | None = None, reply_round: Callable[[], object] | None = None) -> None:
+                 sink: InquirySink | None = None, reply_round: Callable[[], object] | None = None,
+                 pending_round: Callable[[], object] | None = None, leases: LeaseKeeper | None = None) -> None:
         self.runtime = runtime
         self.reply_round = reply_round
+        self.pending_round = pending_round
+        self.leases = leases
         self.mailboxes = dict(mailboxes)
         self.stop_event = threading.Event()
+        self.registry, self.counters = metrics_registry(runtime.session_factory)
+        self.metrics: MetricsServer | None = None
         slots = account_slots(self.mailboxes)
         # A sync connection is kept open between runs only where the account has room for one per mailbox.
         keep = {name: slots[name].limit >= len(names) for names in accounts(self.mailboxes) for name in names}
@@ -125,13 +158,17 @@ class Daemon:
         # On SQLite it runs only between syncs: its transactions read before they write, and a commit by a
         # sync in between would fail them ("database is locked") however long the busy timeout.
         guard = SharedExclusiveLock() if runtime.engine.dialect.name == "sqlite" else None
+        self.guard = guard
         if sink is None:  # triage: load (or train) its model at start, on the triage thread, outside the guard
             self.triage = BackgroundSink(LazyTriageSink(runtime), guard=guard,
                                          prepare=lambda: shared_triage(runtime.settings.triage))
         else:
             self.triage = BackgroundSink(sink, guard=guard)
+        counting = _CountingSink(self.triage, self.counters)
+        if isinstance(pending_round, PendingTriage) and guard is not None:
+            pending_round.guard = guard
         self.workers = {name: MailboxWorker(name, box, runtime, slots[name], stop=self.stop_event,
-                                            keep_connection=keep[name], sink=self.triage, guard=guard)
+                                            keep_connection=keep[name], sink=counting, guard=guard)
                         for name, box in self.mailboxes.items()}
         self.plan = idle_plan(self.mailboxes)
         self.watchers = [
@@ -164,7 +201,19 @@ class Daemon:
                 worker.mark_pending()
 
     def start(self) -> None:
-        """Schedule every mailbox's job (first run now) and start the IDLE watchers."""
+        """Take the daemon's place among the others, schedule every job (first run now), start the IDLE watchers.
+
+        Raises ``TriageError`` when another daemon is alive on a SQLite database.
+        """
+        if self.leases is not None:
+            self._join_the_others(self.leases)
+        daemon_settings = self.runtime.settings.daemon
+        if daemon_settings.metrics_port is not None:
+            self.metrics = MetricsServer(daemon_settings.metrics_host, daemon_settings.metrics_port, self.registry,
+                                         self.health)
+            self.metrics.start()
+            log.info("metrics and health at http://%s:%d/metrics and /healthz", daemon_settings.metrics_host,
+                     self.metrics.port)
         logging.getLogger("apscheduler.scheduler").addFilter(self._filter)
         now = datetime.now(timezone.utc)
         for name, worker in self.workers.items():
@@ -177,6 +226,11 @@ class Daemon:
                                    IntervalTrigger(seconds=self.runtime.settings.replies.interval_seconds,
                                                    timezone=timezone.utc),
                                    id="replies", name="suggest and deliver replies", next_run_time=now)
+        if self.pending_round is not None:
+            self.scheduler.add_job(self._run_pending_round,
+                                   IntervalTrigger(seconds=daemon_settings.pending_interval_seconds,
+                                                   timezone=timezone.utc),
+                                   id="pending", name="triage pending inquiries", next_run_time=now)
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.start()
         for watcher in self.watchers:
@@ -188,13 +242,60 @@ class Daemon:
                 [f"{folder} (IDLE)" for folder in watched]
                 + [f"{folder} (every {box.poll_interval_seconds:g} s)" for folder in polled]))
 
+    def _join_the_others(self, leases: LeaseKeeper) -> None:
+        leases.start()
+        for worker in self.workers.values():
+            worker.leases = leases
+        others = leases.other_daemons()
+        if self.runtime.engine.dialect.name == "sqlite":
+            if others:
+                leases.close()
+                raise TriageError(f"another daemon ({others[0]}) is running on this SQLite database; SQLite serves "
+                                  "one daemon only: several daemons need PostgreSQL (database.url)")
+            log.info("database is SQLite: this must be the only daemon (several daemons need PostgreSQL)")
+        elif others:
+            log.info("%d other daemon(s) share this database: %s; folders are synced by one daemon at a time",
+                     len(others), ", ".join(others))
+
     def _run_reply_round(self) -> None:
         if self.stop_event.is_set() or self.reply_round is None:
             return
         try:
             self.reply_round()
         except Exception as exc:  # one failed round is logged; the next one tries again
+            self.counters.errors.labels(round="replies").inc()
             log.error("replies: round failed: %s: %s", type(exc).__name__, exc)
+
+    def _run_pending_round(self) -> None:
+        if self.stop_event.is_set() or self.pending_round is None:
+            return
+        try:
+            if self.guard is None or isinstance(self.pending_round, PendingTriage):
+                result = self.pending_round()  # PendingTriage takes the guard per batch
+            else:  # on SQLite triage never overlaps a sync (see __init__)
+                with self.guard.exclusive():
+                    result = self.pending_round()
+        except Exception as exc:  # one failed round is logged; the next one tries again
+            self.counters.errors.labels(round="triage").inc()
+            log.error("triage: pending round failed: %s: %s", type(exc).__name__, exc)
+            return
+        if isinstance(result, TriageStats) and result.triaged:
+            self.counters.triaged.inc(result.triaged)
+            log.info("triage: %d pending inquiries triaged", result.triaged)
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """Whether the daemon runs and reaches its database, with each mailbox's status."""
+        details: dict[str, Any] = {"holder": self.leases.holder if self.leases is not None else None}
+        try:
+            details["mailboxes"] = {r.name: r.status for r in mailbox_reports(self.runtime.session_factory)
+                                    if r.name in self.mailboxes}
+            details["database"] = "ok"
+        except Exception as exc:
+            details["database"] = f"{type(exc).__name__}: {exc}"
+            return False, details
+        running = self.scheduler.running and not self.stop_event.is_set()
+        details["scheduler"] = "running" if running else "stopped"
+        return running, details
 
     def shutdown(self, timeout: float = SHUTDOWN_WAIT) -> None:
         """Stop: finish the batches in hand, end IDLE, log out. Safe to call twice."""
@@ -209,6 +310,11 @@ class Daemon:
             worker.close()
         if not self.triage.close(timeout):
             log.warning("triage of the last stored inquiries did not finish in %g s; they stay new", timeout)
+        if self.leases is not None:
+            self.leases.close()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         logging.getLogger("apscheduler.scheduler").removeFilter(self._filter)
 
 
@@ -216,9 +322,14 @@ def run_daemon(runtime: Runtime, mailboxes: Mapping[str, MailboxSettings],
                reply_round: Callable[[], object] | None = None) -> int:
     """Run until SIGTERM or SIGINT; return the exit status.
 
-    ``reply_round``, when given, runs on its own schedule (suggest, recover, acknowledge, deliver).
+    ``reply_round``, when given, runs on its own schedule (suggest, recover, acknowledge, deliver);
+    pending inquiries are triaged at start and on a schedule; folders are synced under leases.
     """
-    daemon = Daemon(runtime, mailboxes, reply_round=reply_round)
+    settings = runtime.settings.daemon
+    pending = PendingTriage(runtime, batch=settings.pending_batch)
+    daemon = Daemon(runtime, mailboxes, reply_round=reply_round, pending_round=pending,
+                    leases=LeaseKeeper(runtime.session_factory, seconds=settings.lease_seconds))
+    pending.stop = daemon.stop_event  # a long backlog stops between batches on SIGTERM
     signals_seen: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

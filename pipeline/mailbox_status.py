@@ -31,6 +31,20 @@ def lag_seconds(report: MailboxReport, now: datetime) -> float | None:
     return max(0.0, (now - report.last_success_at).total_seconds())
 
 
+def is_healthy(report: MailboxReport) -> bool:
+    """True when a mailbox's last sync worked (or it was never synced yet) and no alert is raised."""
+    return report.status in ("ok", "unknown") and not report.alert
+
+
+def status_exit_code(reports: Iterable[MailboxReport], configured: Iterable[str]) -> int:
+    """0 when every configured mailbox is healthy, 1 when one is in error or alerting.
+
+    Mailboxes no longer configured are shown but do not count: nothing syncs them any more.
+    """
+    names = set(configured)
+    return 0 if all(is_healthy(r) for r in reports if r.name in names) else 1
+
+
 def status_lines(reports: Iterable[MailboxReport], configured: Iterable[str], now: datetime) -> list[str]:
     """Human-readable lines: one block per mailbox, configured ones first."""
     known = {report.name: report for report in reports}
@@ -73,4 +87,5 @@ def status_json(reports: Iterable[MailboxReport], now: datetime) -> list[dict[st
         "lag_seconds": lag_seconds(r, now), "last_error": r.last_error,
         "folders": [{"folder": f.folder, "uidvalidity": f.uidvalidity, "last_uid": f.last_uid,
                      "last_sync_at": iso(f.last_sync_at), "last_error": f.last_error} for f in r.folders],
+        "ok": is_healthy(r),
     } for r in reports]

@@ -21,12 +21,13 @@ from pipeline.config import MailboxSettings
 from pipeline.errors import ImapAuthError, ImapError, TriageError
 from pipeline.handoff import InquirySink
 from pipeline.ingest import IngestStats, Ingestor
+from pipeline.leases import AnyEvent, LeaseKeeper
 from pipeline.runtime import Runtime
 from pipeline.rwlock import SharedExclusiveLock
 from pipeline.sources.base import ConnectionFactory, MailFolderConnection
 from pipeline.sources.imap import ImapConnection
 from pipeline.store import sync_state
-from pipeline.sync import FetchFailures, MailboxSync
+from pipeline.sync import FetchFailures, MailboxSync, SyncReport
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class MailboxWorker:
         self._running = False
         self._pending = False
         self._retry_at: float | None = None
+        self.leases: LeaseKeeper | None = None  # set by the daemon: each folder is synced under its lease
 
     # -- one sync -------------------------------------------------------------------------------------------
 
@@ -130,9 +132,12 @@ class MailboxWorker:
                     self._mailbox_id = sync_state.ensure_mailbox(factory, self.name, self.settings.host,
                                                                  self.settings.user)
                 connection = self._connect()
-                sync = MailboxSync(self.name, self.settings, factory, self.ingestor, self._mailbox_id,
-                                   failures=self.failures, stop=self.stop)
-                report = sync.run(connection)
+                if self.leases is None:
+                    sync = MailboxSync(self.name, self.settings, factory, self.ingestor, self._mailbox_id,
+                                       failures=self.failures, stop=self.stop)
+                    report = sync.run(connection)
+                else:
+                    report = self._sync_leased(connection, self.leases, self._mailbox_id)
                 result.stats = report.stats
                 result.errors.extend(report.folder_errors)
                 if report.fatal is not None:
@@ -147,6 +152,38 @@ class MailboxWorker:
                     self._drop_connection()
             self._record(result, alerts)
             return result
+
+    def _sync_leased(self, connection: ImapConnection, leases: LeaseKeeper, mailbox_id: int) -> SyncReport:
+        """Sync each folder whose lease this daemon gets; one another daemon holds is tried again when it expires."""
+        report = SyncReport()
+        retry: float | None = None
+        for folder in self.settings.folders:
+            if self.stop.is_set():
+                report.stopped = True
+                break
+            claim, held = leases.try_take(self.name, folder)
+            if held is None:
+                log.debug("mailbox %s, folder %s: synced by %s now (lease for %.1f s more)",
+                          self.name, folder, claim.holder, claim.seconds_left)
+                retry = claim.seconds_left if retry is None else min(retry, claim.seconds_left)
+                continue
+            try:
+                sync = MailboxSync(self.name, self.settings.model_copy(update={"folders": (folder,)}),
+                                   self.runtime.session_factory, self.ingestor, mailbox_id, failures=self.failures,
+                                   stop=AnyEvent(self.stop, held.lost))
+                part = sync.run(connection)
+            finally:
+                leases.give_back(held)
+            report.stats.add(part.stats)
+            report.folder_errors.extend(part.folder_errors)
+            report.alerts.extend(alert for alert in part.alerts if alert not in report.alerts)
+            report.stopped = report.stopped or (part.stopped and self.stop.is_set())
+            if part.fatal is not None:
+                report.fatal = part.fatal
+                break
+        if retry is not None and self.schedule_in is not None and not self.stop.is_set():
+            self.schedule_in(retry + 0.5)
+        return report
 
     def _record(self, result: SyncResult, alerts: list[str]) -> None:
         if self._mailbox_id is None:

@@ -63,19 +63,25 @@ def run_command(state: CliState, once: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per mailbox.")
 @pass_state
 def status_command(state: CliState, as_json: bool) -> None:
-    """Show each mailbox's state: last sync, lag, last error, alerts."""
+    """Show each mailbox's state: last sync, lag, last error, alerts.
+
+    Exits 1 when a configured mailbox is in error or alerting, else 0.
+    """
     from datetime import datetime, timezone
 
-    from pipeline.mailbox_status import status_json, status_lines
+    from pipeline.mailbox_status import status_exit_code, status_json, status_lines
     from pipeline.store.sync_state import mailbox_reports
 
     runtime = state.runtime()
     reports = mailbox_reports(runtime.session_factory)
     now = datetime.now(timezone.utc)
+    configured = [name for name, box in runtime.settings.mailboxes.items() if box.enabled]
     if as_json:
         for entry in status_json(reports, now):
             click.echo(json.dumps(entry, ensure_ascii=False))
-        return
-    configured = [name for name, box in runtime.settings.mailboxes.items() if box.enabled]
-    for line in status_lines(reports, configured, now):
-        click.echo(line)
+    else:
+        for line in status_lines(reports, configured, now):
+            click.echo(line)
+    code = status_exit_code(reports, configured)
+    if code:
+        sys.exit(code)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,8 @@ from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.inputs import TriageInput, domain_of, subject_text
 from pipeline.config import TriageSettings
-from pipeline.errors import TriageError
+from pipeline.errors import StorageError, TriageError
+from pipeline.rwlock import SharedExclusiveLock
 from pipeline.store import repository as repo
 from pipeline.store.db import describe_db_error, unit_of_work
 from pipeline.store.decisions import (
@@ -233,3 +235,65 @@ class LazyTriageSink:
             log.error("triage is off for this run, inquiries stay new (%s); once fixed run `triage retriage --pending`", exc)
             return
         TriageService(self.runtime.session_factory, model=model, config=config)(inquiry_ids)
+
+
+class PendingTriage:
+    """The daemon's triage job: claims the inquiries still ``new`` and triages them until none is left.
+
+    Safe on several daemons at once: on PostgreSQL each batch is claimed
+    ``FOR UPDATE SKIP LOCKED``, so no inquiry is triaged twice. Returns what it
+    did; when the model cannot be loaded it does nothing (and says so once).
+    """
+
+    def __init__(self, runtime: "Runtime", *, batch: int = 200, stop: threading.Event | None = None,
+                 guard: SharedExclusiveLock | None = None) -> None:
+        self.runtime = runtime
+        self.batch = batch
+        self.stop = stop or threading.Event()
+        self.guard = guard  # held exclusively per batch (SQLite: never beside a sync), so syncs go on between
+        self._disabled: str | None = None
+
+    def __call__(self) -> TriageStats:
+        total = TriageStats()
+        try:
+            config, model = shared_triage(self.runtime.settings.triage)
+        except TriageError as exc:
+            if str(exc) != self._disabled:
+                log.error("triage: cannot load the model, pending inquiries stay new (%s)", exc)
+            self._disabled = str(exc)
+            return total
+        self._disabled = None
+        service = TriageService(self.runtime.session_factory, model=model, config=config, batch_size=self.batch)
+        while not self.stop.is_set():
+            with self.guard.exclusive() if self.guard is not None else nullcontext():
+                try:
+                    stats = service.triage_pending(self.batch)
+                except StorageError:
+                    raise
+                except Exception:  # one inquiry the classifiers choke on must not hold up all the others
+                    log.exception("triage: a batch of pending inquiries failed; triaging them one by one")
+                    self._one_by_one(service, total)
+                    break
+            total.triaged += stats.triaged
+            total.skipped += stats.skipped
+            for queue_name, count in stats.by_queue.items():
+                total.by_queue[queue_name] = total.by_queue.get(queue_name, 0) + count
+            if stats.triaged + stats.skipped < self.batch:  # none left that another daemon does not hold
+                break
+        return total
+
+    def _one_by_one(self, service: TriageService, total: TriageStats) -> None:
+        with self.runtime.session_factory() as session:
+            ids = list(repo.pending_inquiry_ids(session, self.batch))
+        for inquiry_id in ids:
+            try:
+                stats = service.triage_ids([inquiry_id], trigger="worker")
+            except StorageError:
+                raise
+            except Exception as exc:
+                stats = TriageStats(failed=1, errors=[f"{type(exc).__name__}: {exc}"])
+            total.triaged += stats.triaged
+            total.failed += stats.failed
+            if stats.failed:
+                log.error("triage: inquiry %d cannot be triaged and stays new: %s", inquiry_id,
+                          "; ".join(stats.errors))

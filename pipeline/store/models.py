@@ -487,3 +487,18 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column()
+
+
+class FolderLease(Base):
+    """Which daemon may sync a mailbox folder until when (by the database's clock); also daemons' presence.
+
+    A row with ``mailbox`` = ``*daemon*`` says a daemon (``folder`` = its holder id) is alive.
+    """
+
+    __tablename__ = "folder_leases"
+
+    mailbox: Mapped[str] = mapped_column(String(200), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(500), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    acquired_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -135,12 +135,23 @@ def test_run_once_json_contract_with_a_mailbox_from_the_environment_only(dovecot
     assert "wrong" not in third.stderr
 
     status = triage(["status"], env, tmp_path)
-    assert status.returncode == 0, status.stderr
+    assert status.returncode == 1, status.stderr  # a configured mailbox is alerting
     assert "broken: auth_failed" in status.stdout and "ALERT" in status.stdout
     assert "desk: ok" in status.stdout and "folder INBOX: UIDVALIDITY" in status.stdout
-    rows = [json.loads(line) for line in triage(["status", "--json"], env, tmp_path).stdout.splitlines()]
+    as_json = triage(["status", "--json"], env, tmp_path)
+    assert as_json.returncode == 1
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
     by_name = {row["name"]: row for row in rows}
     assert by_name["broken"]["alert"] and by_name["desk"]["alert"] is None
+    assert by_name["broken"]["ok"] is False and by_name["desk"]["ok"] is True
+    assert list(by_name["desk"]) == ["name", "host", "user", "status", "alert", "last_sync_at", "last_success_at",
+                                     "lag_seconds", "last_error", "folders", "ok"]
+    env.pop("TRIAGE_MAILBOXES__BROKEN__HOST")  # no longer configured: shown, but no longer fails the status
+    for key in [k for k in env if k.startswith("TRIAGE_MAILBOXES__BROKEN__")]:
+        env.pop(key)
+    healthy = triage(["status"], env, tmp_path)
+    assert healthy.returncode == 0, healthy.stdout
+    assert "broken: auth_failed" in healthy.stdout and "(no longer configured)" in healthy.stdout
     assert by_name["desk"]["lag_seconds"] is not None and by_name["desk"]["lag_seconds"] < 60
     assert {f["folder"] for f in by_name["cases"]["folders"]} == {"INBOX", "Cases"}
 
