@@ -1,6 +1,6 @@
 """folder leases: one daemon syncs a mailbox folder at a time, expiring by the database's clock
 
-Revision ID: 0007
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-05 07:10:00
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0007'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
