@@ -153,7 +153,7 @@ class MailboxWorker:
             self._record(result, alerts)
             return result
 
-    def _sync_leased(self, connection: ImapConnection, leases: LeaseKeeper, mailbox_id: int) -> SyncReport:
+    def _sync_leased(self, connection: MailFolderConnection, leases: LeaseKeeper, mailbox_id: int) -> SyncReport:
         """Sync each folder whose lease this daemon gets; one another daemon holds is tried again when it expires."""
         report = SyncReport()
         retry: float | None = None

@@ -24,6 +24,8 @@ def template_finder(settings: Settings) -> Callable[[Classified], str | None]:
         return lambda decision: None
 
     def find(decision: Classified) -> str | None:
+        if not getattr(decision, "standard", True):  # held back: no template answers it (staff may still pick one)
+            return None
         choice = choose_template(decision, None, catalogue)
         return choice.template_id if isinstance(choice, TemplateChoice) else None
 

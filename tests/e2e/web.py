@@ -195,6 +195,9 @@ def decide(runtime: Runtime, inquiry_id: int, *, queue: str = "customer_service"
                     "multi_topic": False, "other_topics": [], "automated": False, "evidence": []},
         "standard": standard, "queue": queue, "reason": reason, "rule_id": "standard" if standard else "test",
         "model_version": "test-model",
+        "intents": [{"intent": topic, "probability": 0.91}],
+        "answer_intents": [topic] if standard else [],
+        "hold_reason": None if standard else "complaint",
     }
     state = "triaged" if standard else "routed"
     with unit_of_work(runtime.session_factory) as session:

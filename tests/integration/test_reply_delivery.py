@@ -84,7 +84,9 @@ def _fetch(dovecot: Dovecot, user: str, folder: str) -> list[tuple[EmailMessage,
 def _approved(runtime: Runtime, raw: bytes, language: str = "fr", topic: str = "irregularity",
               text: str = "") -> service.SuggestionInfo:
     context = ReplyContext.load(runtime.settings)
-    inquiry_id = store_triaged(runtime, raw, language=language, topic=topic, text_for_entities=text)
+    # The French notice asks about replacement reproductions: the intent the model gives it.
+    intents = ("irregularity--reproductions",) if topic == "irregularity" else None
+    inquiry_id = store_triaged(runtime, raw, language=language, topic=topic, text_for_entities=text, intents=intents)
     with unit_of_work(runtime.session_factory) as session:
         info = service.suggest_for_inquiry(session, inquiry_id, context)
         assert isinstance(info, service.SuggestionInfo), info

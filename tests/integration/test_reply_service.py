@@ -51,7 +51,7 @@ def _clock(start: datetime = NOW) -> Callable[[], datetime]:
 def _inquiry(runtime: Runtime, **kwargs: object) -> int:
     raw = make_message(REFUND, subject="Refund of overpayment", sender="Tom Baker <tom@example.co.uk>",
                        message_id=f"<m{id(kwargs)}-{len(kwargs)}-{datetime.now().timestamp()}@example.co.uk>")
-    return store_triaged(runtime, raw, text_for_entities=REFUND, **kwargs)  # type: ignore[arg-type]
+    return store_triaged(runtime, raw, text_for_entities=REFUND, intents=("fees--refund",), **kwargs)  # type: ignore[arg-type]
 
 
 def _events(runtime: Runtime, inquiry_id: int) -> list[AuditEvent]:
@@ -90,7 +90,7 @@ def test_suggest_edit_approve_and_deliver_to_drafts(runtime: Runtime) -> None:
     context = ReplyContext.load(_settings("drafts"))
     inquiry_id = _inquiry(runtime)
     info = _suggest(runtime, context, inquiry_id)
-    assert (info.status, info.version, info.template_id, info.template_version) == ("suggested", 1, "fees--refund", 1)
+    assert (info.status, info.version, info.template_id, info.template_version) == ("suggested", 1, "fees--refund", 2)
     assert info.subject == f"Re: Refund of overpayment [T-{inquiry_id}]" and info.to == "tom@example.co.uk"
     assert info.body.startswith("Dear Tom Baker,") and info.html is not None and info.editable
     assert _state(runtime, inquiry_id) == "suggested"

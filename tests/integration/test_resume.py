@@ -297,9 +297,9 @@ def test_a_reply_approved_but_not_delivered_leaves_once_when_the_daemon_starts(
 
     from pipeline.config import DeliverySettings, MailboxSettings, RepliesSettings
     from pipeline.store.db import unit_of_work
-    from responders import service
+    from webapp.services import suggestions as service
     from responders.context import ReplyContext
-    from responders.worker import ReplyWorker
+    from pipeline.rounds.replies import ReplyWorker
     from tests.support.replies import store_triaged
 
     user = new_user(dovecot)

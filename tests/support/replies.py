@@ -29,8 +29,12 @@ def store_triaged(
     mailbox: str | None = "desk",
     folder: str = "INBOX",
     text_for_entities: str = "",
+    intents: tuple[str, ...] | None = None,
 ) -> int:
-    """Ingest one message (as seen in an IMAP mailbox, or as a file) and store its triage decision; its id."""
+    """Ingest one message (as seen in an IMAP mailbox, or as a file) and store its triage decision; its id.
+
+    A standard decision answers ``intents`` (the topic's general intent when not given), as the intent model would.
+    """
     n = next(_counter)
     if mailbox is not None:
         origin = Origin("imap", f"imap://{mailbox}/{folder};UIDVALIDITY=1/;UID={n}", mailbox, folder, 1, n)
@@ -45,6 +49,9 @@ def store_triaged(
         "topic_confidence": 0.9, "topic_band": "high", "top_terms": [], "topics": [], "entities": entities,
         "signals": asdict(Signals()), "standard": standard, "queue": "customer_service" if standard else "finance",
         "reason": "standard" if standard else "Complaint about fees", "rule_id": "test", "model_version": "test",
+        "intents": [{"intent": intent, "probability": 0.9} for intent in (intents or (topic,))],
+        "answer_intents": list(intents or (topic,)) if standard else [],
+        "hold_reason": None if standard else "complaint",
     }
     with unit_of_work(runtime.session_factory) as session:
         save_decisions(session, [(inquiry_id, values)], "test")
