@@ -182,6 +182,10 @@ class RepliesSettings(_Section):
     max_attempts: int = Field(default=5, ge=1)
     recovery_after_seconds: float = Field(default=300.0, ge=0)
     interval_seconds: float = Field(default=15.0, ge=1)  # how often `triage run` suggests and delivers
+    # Replies to inquiries that came from no configured mailbox (files given to `triage ingest`) go to this
+    # Maildir, readable by any mail client: the demo's approve works without a mail server.
+    outbox: Path = Path("var/outbox")
+    outbox_from: str = "helpdesk@localhost"  # the From address of the replies written to the outbox
 
     @field_validator("own_addresses", "block_list", mode="before")
     @classmethod
