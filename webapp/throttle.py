@@ -86,7 +86,7 @@ class LoginThrottle:
                     window_start=case((expired, now), else_=LoginCounter.window_start))
             .execution_options(synchronize_session=False)
         )
-        if taken.rowcount:
+        if getattr(taken, "rowcount", 0):  # a CursorResult: one row when the attempt was counted
             return 0.0
         counter = session.get(LoginCounter, key.key, populate_existing=True)
         start = counter.window_start if counter is not None else now
