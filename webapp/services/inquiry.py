@@ -200,7 +200,7 @@ def _thread(session: Session, message: Message, inquiry_id: int, actor: Actor) -
     ]
     outs = thread_replies(session, message.thread_id)
     queues = dict(session.execute(select(Case.inquiry_id, Case.queue)
-                                  .where(Case.inquiry_id.in_({out.inquiry_id for out in outs}))).tuples().all())
+                                  .where(Case.inquiry_id.in_({out.inquiry_id for out in outs}))).all())
     items.extend(
         ThreadItem("out", out.sent_at or out.approved_at, f"{out.approved_by or 'staff'} → {out.to}", out.subject,
                    out.status, None)
