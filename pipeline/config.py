@@ -182,6 +182,10 @@ class RepliesSettings(_Section):
     max_attempts: int = Field(default=5, ge=1)
     recovery_after_seconds: float = Field(default=300.0, ge=0)
     interval_seconds: float = Field(default=15.0, ge=1)  # how often `triage run` suggests and delivers
+    # Replies to inquiries that came from no configured mailbox (files given to `triage ingest`) go to this
+    # Maildir, readable by any mail client: the demo's approve works without a mail server.
+    outbox: Path = Path("var/outbox")
+    outbox_from: str = "helpdesk@localhost"  # the From address of the replies written to the outbox
 
     @field_validator("own_addresses", "block_list", mode="before")
     @classmethod
@@ -266,6 +270,26 @@ class WebSettings(_Section):
     max_form_bytes: int = Field(default=1024 * 1024, ge=1024)
     login_max_failures: int = Field(default=5, ge=1)  # failed log-ins per name or address before a pause
     login_window_minutes: float = Field(default=15.0, gt=0)
+    # Addresses (or networks) of reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    idle_timeout_minutes: float = Field(default=30.0, gt=0, le=24 * 60)  # a session unused this long ends
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {item!r}") from exc
+        return [item.strip() for item in value]
 
 
 class DaemonSettings(_Section):

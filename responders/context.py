@@ -20,6 +20,7 @@ from responders.policy import ReplyPolicy
 from responders.render import Library, library_problems, load_library
 
 Problem = tuple[str, str]
+OUTBOX = "outbox"  # the mailbox name (and delivery mode) of the embedded outbox Maildir
 
 
 def templates_directory(settings: Settings) -> Path:
@@ -61,6 +62,17 @@ class ReplyContext:
             raise ReplyError("no mailbox to send this reply from: the inquiry did not come from a configured "
                              "mailbox; set replies.default_mailbox")
         return name, mailboxes[name]
+
+    def uses_outbox(self, mailbox: str | None) -> bool:
+        """Whether a reply for this mailbox goes to the outbox Maildir: approved for it, or no configured
+        mailbox can send it (an inquiry from files, with no ``replies.default_mailbox``)."""
+        if mailbox == OUTBOX and OUTBOX not in self.settings.mailboxes:
+            return True
+        try:
+            self.mailbox_for(mailbox)
+        except ReplyError:
+            return True
+        return False
 
 
 def register_of(settings: Settings) -> CaseFactsProvider:

@@ -27,12 +27,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Protocol
 
 from pipeline.config import MailboxSettings
 from pipeline.errors import DeliveryError, DeliveryUncertainError
 from responders.compose import OutgoingMail, compose, message_bytes, with_case_tag
-from responders.context import ReplyContext
+from responders.context import OUTBOX, ReplyContext
+from responders.outbox import write_to_outbox
 from responders.transport import DRAFT, SEEN, SENDING, Found, MailFolders, MailSender, Transports
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,8 @@ class StartedDelivery(Protocol):
     def recipient(self) -> str: ...
     @property
     def raw(self) -> bytes: ...
+    @property
+    def folder(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -112,8 +116,12 @@ class Job:
     raw: bytes
 
 
-def job_for(delivery: StartedDelivery, mailbox: MailboxSettings) -> Job:
-    """The network step's job for a recorded delivery leaving from ``mailbox``."""
+def job_for(delivery: StartedDelivery, mailbox: MailboxSettings | None) -> Job:
+    """The network step's job for a recorded delivery leaving from ``mailbox`` (None: the outbox Maildir)."""
+    if mailbox is None or delivery.mode == OUTBOX:
+        return Job(suggestion_id=delivery.suggestion_id, mailbox=OUTBOX, mode=OUTBOX,
+                   drafts_folder=delivery.folder or "", sent_folder="", append_to_sent=False,
+                   message_id=delivery.message_id, sender="", recipient=delivery.recipient, raw=delivery.raw)
     settings = mailbox.delivery
     return Job(
         suggestion_id=delivery.suggestion_id, mailbox=delivery.mailbox, mode=delivery.mode,
@@ -162,14 +170,17 @@ class Connections:
             self.drop(mailbox)
 
 
-def outgoing(reply: OutgoingReply, mailbox: MailboxSettings, context: ReplyContext, now: datetime) -> bytes:
-    """The exact bytes of a reply as it leaves (From the mailbox, threading, tag, automatic marks)."""
-    delivery = mailbox.delivery
+def outgoing(reply: OutgoingReply, mailbox: MailboxSettings | None, context: ReplyContext, now: datetime) -> bytes:
+    """The exact bytes of a reply as it leaves (From the mailbox, or the outbox's address when None; threading,
+    tag, automatic marks)."""
     office = context.library.catalogue.office_facts(reply.language)
     assert reply.message_id is not None
+    from_address, from_name = context.settings.replies.outbox_from, ""
+    if mailbox is not None:
+        from_address, from_name = mailbox.delivery.from_address or mailbox.user, mailbox.delivery.from_name or ""
     mail = OutgoingMail(
-        from_address=delivery.from_address or mailbox.user,
-        from_name=delivery.from_name or office.get("name", ""),
+        from_address=from_address,
+        from_name=from_name or office.get("name", ""),
         to_address=reply.to,
         to_name=reply.to_name,
         subject=with_case_tag(reply.subject, reply.inquiry_id),
@@ -220,7 +231,10 @@ def _by_smtp(connections: Connections, job: Job, now: datetime) -> str:
 
 
 def hand_over(connections: Connections, job: Job, now: datetime) -> str:
-    """The network step: put the message into Drafts, or send it by SMTP (with its copy in Sent)."""
+    """The network step: put the message into Drafts, or send it by SMTP (with its copy in Sent); or write it
+    to the outbox Maildir (no network)."""
+    if job.mode == OUTBOX:
+        return write_to_outbox(Path(job.drafts_folder), job.message_id, job.raw)
     try:
         return _to_drafts(connections, job, now) if job.mode == "drafts" else _by_smtp(connections, job, now)
     except DeliveryError:
@@ -255,6 +269,8 @@ def _find(connections: Connections, job: Job, folder: str) -> Found | None:
 
 def _recover_step(connections: Connections, job: Job, now: datetime) -> str:
     """Look for the Message-ID first; do again only what certainly did not happen."""
+    if job.mode == OUTBOX:  # writing finds the file already there
+        return write_to_outbox(Path(job.drafts_folder), job.message_id, job.raw) + " after a restart"
     if job.mode == "drafts":
         for folder in (job.drafts_folder, job.sent_folder):
             if _find(connections, job, folder) is not None:

@@ -200,6 +200,7 @@ def _check_source(env: ImmutableSandboxedEnvironment, name: str, known: Collecti
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()
     try:
         ast = env.parse(source, name)
+        env.compile(source, name)  # what parsing lets through, e.g. {% extends %} inside a block
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: syntax error: {exc.message}", digest, set()
     for finding in (_unsafe(ast), _undeclared(ast, known)):

@@ -20,9 +20,11 @@ from webapp.api import session as api_session
 from webapp.auth import csrf_guard
 from webapp.context import WebContext
 from webapp.errors import NotAuthenticated, WebError, refused_move
+from webapp.ids import ids_in_range
 from webapp.rendering import make_environment, render
 from webapp.routes import (
     admin_queues,
+    api_docs,
     admin_routing,
     admin_templates,
     admin_users,
@@ -117,14 +119,14 @@ def create_app(ctx: WebContext) -> FastAPI:
         version="1",
         docs_url=None,
         redoc_url=None,
-        openapi_url="/api/openapi.json",
-        dependencies=[Depends(csrf_guard)],
+        openapi_url=None,  # served behind log-in by routes.api_docs
+        dependencies=[Depends(ids_in_range), Depends(csrf_guard)],
     )
     app.state.context = ctx
     app.state.pages = make_environment()
     for router in (health.router, login.router, queues.router, inquiry.router, inquiry_actions.router,
                    admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router,
-                   api_session.router, api_queues.router, api_inquiries.router):
+                   api_session.router, api_queues.router, api_inquiries.router, api_docs.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(WebError, _web_error)

@@ -86,6 +86,17 @@ def safe_content_type(content_type: str) -> str:
     return value if _CONTENT_TYPE.match(value) else "application/octet-stream"
 
 
+INERT_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "application/pdf",
+                         "text/plain"})
+
+
+def served_content_type(content_type: str) -> str:
+    """The type an attachment is served with: its own when inert (images, PDF, plain text), else
+    ``application/octet-stream``, so that nothing from a mail can run as script or markup from our origin."""
+    value = safe_content_type(content_type)
+    return value if value in INERT_TYPES else "application/octet-stream"
+
+
 def content_disposition(filename: str | None, fallback: str) -> str:
     """``attachment`` with an ASCII name and the exact one in RFC 5987 form: never inline, never injectable."""
     name = (filename or fallback).replace("\\", "_").replace("/", "_")

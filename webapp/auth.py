@@ -31,7 +31,8 @@ def visitor(request: Request) -> SessionUser | None:
     """The logged-in person behind the request's cookie, if any (looked up once per request)."""
     if not hasattr(request.state, "visitor"):
         token = request.cookies.get(SESSION_COOKIE, "")
-        request.state.visitor = session_user(context(request).db, token) if token else None
+        ctx = context(request)
+        request.state.visitor = session_user(ctx.db, token, ctx.idle_timeout) if token else None
     found: SessionUser | None = request.state.visitor
     return found
 

@@ -39,12 +39,27 @@ class WebContext:
     replies: ReplyContext | None = None
     deliverer: Deliverer | None = None
     counts: CountCache | None = None
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    throttle: LoginThrottle | None = None
 
     @property
     def web(self) -> WebSettings:
         """The ``[web]`` settings."""
         return self.settings.web
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:
+            self.throttle = LoginThrottle(self.db)
+
+    @property
+    def login_throttle(self) -> LoginThrottle:
+        """The log-in throttle (on this context's database)."""
+        assert self.throttle is not None
+        return self.throttle
+
+    @property
+    def idle_timeout(self) -> timedelta:
+        """How long a session may go unused before it ends."""
+        return timedelta(minutes=self.web.idle_timeout_minutes)
 
     @property
     def hold_for(self) -> timedelta:
@@ -84,6 +99,6 @@ def build_context(settings: Settings, db: sessionmaker[Session], *, deliver: boo
         replies=replies,
         deliverer=Deliverer(db, replies) if replies is not None and deliver else None,
         counts=CountCache(settings.web.counts_seconds) if settings.web.counts_seconds else None,
-        throttle=LoginThrottle(max_failures=settings.web.login_max_failures,
+        throttle=LoginThrottle(db, max_failures=settings.web.login_max_failures,
                                window_seconds=settings.web.login_window_minutes * 60),
     )

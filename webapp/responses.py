@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 
+from webapp.client import over_tls
 from webapp.auth import context
 from webapp.security import Flash
 
@@ -27,5 +28,5 @@ def redirect(request: Request, url: str, *, kind: str = "ok", text: str = "",
     response = RedirectResponse(local_path(url), status_code=303)
     if text:
         response.set_cookie(Flash.COOKIE, Flash(context(request).secret).dumps(kind, text, extra), max_age=120,
-                            httponly=True, samesite="lax", secure=context(request).web.cookie_secure, path="/")
+                            httponly=True, samesite="lax", secure=over_tls(request, context(request).web), path="/")
     return response

@@ -25,7 +25,7 @@ from pipeline.store.views import stored_inquiry
 from responders import deliver
 from responders.acknowledge import ACTOR, MAX_AGE, AckOutcome, arrived_after_first_sync
 from responders.compose import new_message_id
-from responders.context import ReplyContext
+from responders.context import OUTBOX, ReplyContext
 from responders.deliver import Connections, DeliveryOutcome
 from responders.mailboxes import MailboxTransports
 from responders.policy import cap_reached
@@ -72,10 +72,10 @@ def recover_deliveries(
     try:
         for suggestion_id in ids:
             with unit_of_work(factory) as session:
-                claimed = store.claim_stale(session, suggestion_id, stale_before, clock(), mailboxes.keys())
+                claimed = store.claim_stale(session, suggestion_id, stale_before, clock(), {*mailboxes, OUTBOX})
             if claimed is None:
                 continue
-            job = deliver.job_for(claimed, mailboxes[claimed.mailbox])
+            job = deliver.job_for(claimed, None if claimed.mode == OUTBOX else mailboxes[claimed.mailbox])
             try:
                 outcome, detail = deliver.network_step(connections, job, clock(), deliver.hand_over_recovery)
             except deliver.LookupFailed as exc:

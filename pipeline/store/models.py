@@ -341,6 +341,30 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column()  # for the idle timeout; None: never used since
+
+
+class LoginCounter(Base):
+    """Log-in attempts of one throttle key (a name at an address, or an address) in the current window.
+
+    Shared by every process of the review app; an attempt is counted before its password is checked.
+    """
+
+    __tablename__ = "login_counters"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column()
+
+
+class CaseViewer(Base):
+    """Someone has a case's page open (a short-lived marker, renewed while the page is open; holds nothing)."""
+
+    __tablename__ = "case_viewers"
+
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column()
 
 
 class Case(Base):

@@ -60,7 +60,7 @@ def serve_in_thread(ctx: WebContext) -> Iterator[Server]:
     """Run the app with uvicorn on a free loopback port in a thread; stop it afterwards."""
     port = free_port()
     config = uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                            lifespan="on", log_config=None)
+                            lifespan="on", log_config=None, proxy_headers=False)  # as `triage serve`
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="test-web", daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -313,12 +314,33 @@ def test_policy_is_checked_again_at_approval_and_delivery(runtime: Runtime) -> N
     assert back.status == "edited" and back.last_error and "block list" in back.last_error
 
 
-def test_no_mailbox_to_send_from_is_a_clear_error(runtime: Runtime) -> None:
-    settings = Settings()
-    context = ReplyContext.load(settings)
+def test_without_a_mailbox_to_send_from_the_reply_goes_to_the_outbox_once(runtime: Runtime, tmp_path: Path) -> None:
+    outbox = tmp_path / "outbox"
+    context = ReplyContext.load(Settings(replies=RepliesSettings(outbox=outbox, outbox_from="desk@office.example")))
     info = _suggest(runtime, context, _inquiry(runtime, mailbox=None))
-    with unit_of_work(runtime.session_factory) as session, pytest.raises(ReplyError, match="default_mailbox"):
-        service.approve(session, info.id, "alice", context)
+    approved = _approve(runtime, context, info.id)
+    assert approved.status == "approved"
+    with runtime.session_factory() as session:
+        assert session.get(Suggestion, info.id).mailbox == "outbox"  # type: ignore[union-attr]
+    (outcome,) = deliver_approved(runtime.session_factory, context, MemoryTransports(), clock=_clock())
+    assert outcome.outcome == "sent" and "outbox" in outcome.detail
+    files = list((outbox / "new").iterdir())
+    assert len(files) == 1
+    raw = files[0].read_bytes()
+    assert b"From: " in raw and b"desk@office.example" in raw and b"tom@example.co.uk" in raw
+    assert deliver_approved(runtime.session_factory, context, MemoryTransports(), ids=[info.id],
+                            clock=_clock())[0].outcome == "skipped"
+    # A stopped process left the delivery pending: recovery finds the file instead of writing it again.
+    with unit_of_work(runtime.session_factory) as session:
+        delivery = session.get(Delivery, info.id)
+        assert delivery is not None and delivery.mode == "outbox"
+        delivery.state = "pending"
+        suggestion = session.get(Suggestion, info.id)
+        assert suggestion is not None
+        suggestion.status = "approved"
+    (recovered,) = recover_deliveries(runtime.session_factory, context, MemoryTransports(), older_than_seconds=0)
+    assert recovered.outcome == "sent" and "already in the outbox" in recovered.detail
+    assert len(list((outbox / "new").iterdir())) == 1
 
 
 # --- automatic acknowledgements -------------------------------------------------------------------

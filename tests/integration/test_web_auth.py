@@ -10,6 +10,7 @@ import pytest
 
 from pipeline.runtime import Runtime
 from tests.e2e.web import (  # noqa: F401  (fixtures)
+    PASSWORD,
     Browser,
     Server,
     decide,
@@ -196,6 +197,8 @@ def test_password_guessing_is_throttled(runtime: Runtime, browser: Browser, web:
     blocked = browser.login("sam")  # even the right password waits now
     assert blocked.status_code == 429 and "Too many failed log-ins" in blocked.text
     assert int(blocked.headers["retry-after"]) > 0
-    with httpx.Client(base_url=web.url) as client:  # the same address through the API
-        api = client.post("/api/session", json={"username": "other", "password": "x"})
+    with httpx.Client(base_url=web.url) as client:  # the same name at the same address through the API
+        api = client.post("/api/session", json={"username": "sam", "password": PASSWORD})
         assert api.status_code == 429
+        other = client.post("/api/session", json={"username": "other", "password": "x"})
+        assert other.status_code == 401  # another name from this address is still checked

@@ -142,6 +142,8 @@ _BAD = {
              "limited to 1000 items"),
     "dynamic": ("{% extends \"_layout.j2\" %}{% block body %}{% include topic ~ '.j2' %}{% endblock %}",
                 "with an expression"),
+    "extends_in_block": ("{% extends \"_layout.j2\" %}{% block body %}{% extends \"_layout.j2\" %}x{% endblock %}",
+                         "cannot use extend from a non top-level scope"),
 }
 
 

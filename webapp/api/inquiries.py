@@ -46,7 +46,7 @@ def _plain(value: Any) -> Any:
 
 @router.get("/{inquiry_id}", response_model=InquiryOut)
 def inquiry(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> InquiryOut:
-    """Everything about an inquiry; reading it holds the case for the caller when nobody else does."""
+    """Everything about an inquiry; reading it holds nothing (POST ./hold to hold the case)."""
     ctx = context(request)
     refresh_before_reading(ctx.db)
     view = open_inquiry(ctx.db, actor, inquiry_id, hold_for=ctx.hold_for)

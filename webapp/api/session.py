@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from webapp.api.schemas import ErrorOut, LoginIn, MeOut
 from webapp.auth import SESSION_COOKIE, context, page_csrf, require_user, visitor
+from webapp.client import client_address, over_tls
 from webapp.errors import NotAuthenticated, TooManyAttempts
 from webapp.security import csrf_token
 from webapp.services.sessions import close_session, open_session
 from webapp.services.users import Actor, authenticate
-from webapp.throttle import login_keys
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["session"], responses={401: {"model": ErrorOut}, 403: {"model": ErrorOut}})
 
 
@@ -26,17 +28,18 @@ def _me(actor: Actor, token: str, expires_at: object) -> MeOut:
 def log_in(request: Request, response: Response, body: LoginIn) -> MeOut:
     """Log in: sets the session cookie; send the returned ``csrf_token`` as ``X-CSRF-Token`` with every change."""
     ctx = context(request)
-    keys = login_keys(body.username, request.client.host if request.client else None)
-    wait = ctx.throttle.retry_after(*keys)
+    address = client_address(request, ctx.web)
+    wait = ctx.login_throttle.reserve(body.username, address)
     if wait:
+        log.warning("API log-in refused: too many attempts for %r from %s", body.username[:64], address)
         raise TooManyAttempts(f"too many failed log-ins; try again in {math.ceil(wait)} seconds")
     actor = authenticate(ctx.db, body.username, body.password)
     if actor is None:
-        ctx.throttle.failed(*keys)
+        log.warning("failed API log-in for %r from %s", body.username[:64], address)
         raise NotAuthenticated("wrong user name or password, or the account is disabled")
-    ctx.throttle.succeeded(keys[0])
+    ctx.login_throttle.succeeded(body.username, address)
     login = open_session(ctx.db, actor, ctx.session_lifetime)
-    response.set_cookie(SESSION_COOKIE, login.token, httponly=True, samesite="lax", secure=ctx.web.cookie_secure,
+    response.set_cookie(SESSION_COOKIE, login.token, httponly=True, samesite="lax", secure=over_tls(request, ctx.web),
                         path="/", max_age=int(ctx.session_lifetime.total_seconds()))
     return _me(actor, csrf_token(ctx.secret, login.session_id), login.expires_at)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pipeline.store.models import utcnow
-from webapp.attachments import content_disposition
+from webapp.attachments import content_disposition, served_content_type
 from webapp.auth import context, require_user
 from webapp.errors import WebError
 from webapp.rendering import render
@@ -38,7 +38,7 @@ def inquiry_page(request: Request, actor: Actor, inquiry_id: int, *, error: WebE
 
 @router.get("/inquiries/{inquiry_id}", response_class=HTMLResponse)
 def inquiry(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> HTMLResponse:
-    """One inquiry with everything needed to answer it; opening it holds it for the person."""
+    """One inquiry with everything needed to answer it; opening it holds nothing (others see who is looking)."""
     refresh_before_reading(context(request).db)
     return inquiry_page(request, actor, inquiry_id)
 
@@ -55,9 +55,9 @@ def inquiry_html_frame(request: Request, inquiry_id: int, actor: Actor = Depends
 
 @router.get("/inquiries/{inquiry_id}/attachments/{attachment_id}")
 def attachment(request: Request, inquiry_id: int, attachment_id: int, actor: Actor = Depends(require_user)) -> Response:
-    """An attachment's bytes, as a download of its own type (never shown inline)."""
+    """An attachment's bytes, as a download (never shown inline); only inert types keep their own type."""
     download = attachment_download(context(request).db, actor, inquiry_id, attachment_id)
-    return Response(download.data, media_type=download.content_type, headers={
+    return Response(download.data, media_type=served_content_type(download.content_type), headers={
         "content-disposition": content_disposition(download.filename, f"attachment-{attachment_id}"),
         "content-security-policy": DOWNLOAD_CSP,
         "x-content-type-options": "nosniff",

@@ -125,6 +125,21 @@ def take_over(request: Request, inquiry_id: int, actor: Actor = Depends(require_
         ctx.db, actor, inquiry_id, hold_for=ctx.hold_for), {})
 
 
+@router.post("/inquiries/{inquiry_id}/start")
+def start_working(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> Response:
+    """Hold the case to work on it (opening a case holds nothing)."""
+    ctx = context(request)
+    return _run(request, actor, inquiry_id, lambda: actions.start_working(
+        ctx.db, actor, inquiry_id, hold_for=ctx.hold_for), {})
+
+
+@router.post("/inquiries/{inquiry_id}/viewing")
+def keep_viewing(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> JSONResponse:
+    """Renew the marker that the page is open (called by the page's script; holds nothing)."""
+    actions.keep_viewing(context(request).db, actor, inquiry_id)
+    return JSONResponse({"viewing": True})
+
+
 @router.post("/inquiries/{inquiry_id}/hold")
 def keep_hold(request: Request, inquiry_id: int, actor: Actor = Depends(require_user)) -> JSONResponse:
     """Keep holding the case while its page is open (called by the page's script)."""

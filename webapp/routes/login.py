@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from webapp.auth import LOGIN_COOKIE, SESSION_COOKIE, context, visitor
+from webapp.client import client_address, over_tls
 from webapp.rendering import render
 from webapp.responses import local_path, redirect
 from webapp.security import login_token, new_nonce
 from webapp.services.sessions import close_session, open_session
 from webapp.services.users import authenticate
-from webapp.throttle import login_keys
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 
 
@@ -25,7 +27,7 @@ def _login_page(request: Request, *, error: str = "", username: str = "", status
         "next": local_path(request.query_params.get("next")),
     }, status=status)
     response.set_cookie(LOGIN_COOKIE, nonce, httponly=True, samesite="strict",
-                        secure=context(request).web.cookie_secure, path="/", max_age=3600)
+                        secure=over_tls(request, context(request).web), path="/", max_age=3600)
     return response
 
 
@@ -48,22 +50,23 @@ def login(request: Request, username: str = Form("", max_length=200), password: 
           next: str = Form("/queues", max_length=2000)) -> Response:
     """Check the name and password; open a session and go on, or show the form again."""
     ctx = context(request)
-    keys = login_keys(username, request.client.host if request.client else None)
-    wait = ctx.throttle.retry_after(*keys)
+    address = client_address(request, ctx.web)
+    wait = ctx.login_throttle.reserve(username, address)
     if wait:
+        log.warning("log-in refused: too many attempts for %r from %s", username[:64], address)
         page = _login_page(request, error=f"Too many failed log-ins. Try again in {math.ceil(wait / 60)} minute(s).",
                            username=username, status=429)
         page.headers["Retry-After"] = str(math.ceil(wait))
         return page
     actor = authenticate(ctx.db, username, password)
     if actor is None:
-        ctx.throttle.failed(*keys)
+        log.warning("failed log-in for %r from %s", username[:64], address)
         return _login_page(request, error="Wrong user name or password, or the account is disabled.",
                            username=username, status=401)
-    ctx.throttle.succeeded(keys[0])
+    ctx.login_throttle.succeeded(username, address)
     login_ = open_session(ctx.db, actor, ctx.session_lifetime)
     response = RedirectResponse(local_path(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, login_.token, httponly=True, samesite="lax", secure=ctx.web.cookie_secure,
+    response.set_cookie(SESSION_COOKIE, login_.token, httponly=True, samesite="lax", secure=over_tls(request, ctx.web),
                         path="/", max_age=int(ctx.session_lifetime.total_seconds()))
     response.delete_cookie(LOGIN_COOKIE, path="/")
     return response

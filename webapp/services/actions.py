@@ -25,7 +25,7 @@ from webapp.errors import BadInput, Conflict, Forbidden
 from webapp.services import gate
 from webapp.services.access import check_access
 from webapp.services.gate import Step
-from webapp.services.holds import release_hold, require_free, take_hold
+from webapp.services.holds import mark_viewing, release_hold, require_free, take_hold
 from webapp.services.users import Actor
 from webapp.vocabulary import Vocabulary
 
@@ -205,6 +205,27 @@ def take_over(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_
         repo.record_event(session, "staff_take_over", message_pk=inquiry.message_pk, inquiry_id=inquiry_id,
                           actor=actor.username, details={})
         return ActionResult(inquiry_id, case.version, "you hold this case now", case.queue)
+
+
+def start_working(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_for: timedelta) -> ActionResult:
+    """Hold a case to work on it ("Start working on it"); ``Conflict`` when someone else holds it."""
+    now = utcnow()
+    with unit_of_work(db) as session:
+        inquiry, case = _locked_case(session, actor, inquiry_id)
+        if not case.is_open:
+            raise Conflict(f"the case is {case.state}: there is nothing to hold")
+        hold = take_hold(session, inquiry_id, actor, hold_for, now)
+        if not hold.mine:
+            raise Conflict(f"{hold.holder} is working on this case (held until {hold.expires_at:%H:%M} UTC); "
+                           "take it over first if they are not")
+        return ActionResult(inquiry_id, case.version, "you are working on this case; others see that", case.queue)
+
+
+def keep_viewing(db: sessionmaker[Session], actor: Actor, inquiry_id: int) -> None:
+    """Renew the marker that this person has the case's page open (holds nothing)."""
+    with unit_of_work(db) as session:
+        check_access(session, actor, inquiry_id)
+        mark_viewing(session, inquiry_id, actor, utcnow())
 
 
 def keep_hold(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_for: timedelta) -> datetime | None:

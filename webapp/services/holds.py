@@ -1,4 +1,6 @@
-"""Holds: who is working on a case right now. Opening a case takes its hold when it is free; it expires by itself."""
+"""Holds: who is working on a case right now, taken by an explicit action ("Start working on it", or acting
+on the case); they expire by themselves. Viewers: who has a case's page open, a short-lived marker that holds
+nothing."""
 
 from __future__ import annotations
 
@@ -6,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from pipeline.store.models import Hold, User
+from pipeline.store.models import CaseViewer, Hold, User
 from webapp.errors import Conflict
 from webapp.services.users import Actor
 
@@ -72,3 +76,24 @@ def require_free(session: Session, inquiry_id: int, actor: Actor, now: datetime)
     if hold is not None and not hold.mine:
         raise Conflict(f"{hold.holder} is working on this case (held until {hold.expires_at:%H:%M} UTC); "
                        "take it over first if they are not")
+
+
+VIEWING_FOR = timedelta(minutes=2)  # the page renews its marker every minute
+
+
+def mark_viewing(session: Session, inquiry_id: int, actor: Actor, now: datetime) -> None:
+    """Note that this person has the case's page open now (holds nothing)."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    session.execute(insert(CaseViewer).values(inquiry_id=inquiry_id, user_id=actor.id, seen_at=now)
+                    .on_conflict_do_update(index_elements=["inquiry_id", "user_id"], set_={"seen_at": now}))
+
+
+def other_viewers(session: Session, inquiry_id: int, actor: Actor, now: datetime) -> tuple[str, ...]:
+    """Who else has had the case's page open within the last couple of minutes, by name."""
+    rows = session.execute(
+        select(User.display_name, User.username).join(CaseViewer, CaseViewer.user_id == User.id)
+        .where(CaseViewer.inquiry_id == inquiry_id, CaseViewer.user_id != actor.id,
+               CaseViewer.seen_at > now - VIEWING_FOR)
+        .order_by(CaseViewer.seen_at.desc()).limit(10)
+    ).all()
+    return tuple(display or username for display, username in rows)

@@ -28,7 +28,7 @@ from webapp.attachments import safe_content_type
 from webapp.highlight import entity_spans
 from webapp.services import gate
 from webapp.services.access import check_access
-from webapp.services.holds import HoldView, current_hold, take_hold
+from webapp.services.holds import HoldView, current_hold, mark_viewing, other_viewers
 from webapp.services.users import Actor
 
 HEADER_BYTES = 64 * 1024
@@ -80,6 +80,14 @@ class ThreadItem:
     state: str
     inquiry_id: int | None
     current: bool = False
+    redacted: bool = False  # in a queue the viewer does not work on: only that it exists and when
+
+
+REDACTED = "a message in another queue"
+
+
+def _redacted(direction: str, at: datetime | None) -> ThreadItem:
+    return ThreadItem(direction, at, "", REDACTED, "", None, redacted=True)
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,7 @@ class InquiryView:
     suggestion: SuggestionInfo | None
     thread_id: int = 0
     actions: frozenset[str] = frozenset()  # the case actions the inquiry's state allows (``gate.offered``)
+    viewers: tuple[str, ...] = ()  # who else has the page open (nobody holds anything by looking)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -173,25 +182,36 @@ def header_block(session: Session, raw_sha256: str) -> str:
     return data.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
-def _thread(session: Session, message: Message, inquiry_id: int) -> tuple[ThreadItem, ...]:
+def _thread(session: Session, message: Message, inquiry_id: int, actor: Actor) -> tuple[ThreadItem, ...]:
+    """The conversation; entries of cases the viewer may not work on are redacted (admins see all)."""
     rows = session.execute(
         select(Message.sent_at, Message.created_at, Message.sender_name, Message.sender_address, Message.subject,
-               Inquiry.id, Inquiry.state)
+               Inquiry.id, Inquiry.state, Case.queue)
         .join(Inquiry, Inquiry.message_pk == Message.id)
+        .outerjoin(Case, Case.inquiry_id == Inquiry.id)
         .where(Message.thread_id == message.thread_id)
         .order_by(Message.id).limit(THREAD_LIMIT)
     ).all()
     items = [
         ThreadItem("in", sent or created, name or address or "?", subject or "(no subject)", state, other_id,
                    other_id == inquiry_id)
-        for sent, created, name, address, subject, other_id, state in rows
+        if other_id == inquiry_id or _may_see(actor, queue) else _redacted("in", sent or created)
+        for sent, created, name, address, subject, other_id, state, queue in rows
     ]
+    outs = thread_replies(session, message.thread_id)
+    queues = dict(session.execute(select(Case.inquiry_id, Case.queue)
+                                  .where(Case.inquiry_id.in_({out.inquiry_id for out in outs}))).all())
     items.extend(
         ThreadItem("out", out.sent_at or out.approved_at, f"{out.approved_by or 'staff'} → {out.to}", out.subject,
                    out.status, None)
-        for out in thread_replies(session, message.thread_id)
+        if _may_see(actor, queues.get(out.inquiry_id)) else _redacted("out", out.sent_at or out.approved_at)
+        for out in outs
     )
     return tuple(sorted(items, key=lambda item: item.at or _EPOCH))
+
+
+def _may_see(actor: Actor, queue: str | None) -> bool:
+    return actor.is_admin or (queue is not None and actor.can_work(queue))
 
 
 def _history(session: Session, inquiry_id: int) -> tuple[ActionView, ...]:
@@ -203,16 +223,18 @@ def _history(session: Session, inquiry_id: int) -> tuple[ActionView, ...]:
                  for a, display, username in rows)
 
 
-def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_for: timedelta,
-                 max_text_chars: int = 100_000) -> InquiryView:
-    """The inquiry page's content; opening an open case takes its hold when nobody else has it."""
+def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, hold_for: timedelta | None = None,
+                 max_text_chars: int = 100_000, viewing: bool = True) -> InquiryView:
+    """The inquiry page's content; looking takes no hold, it only marks the person as viewing (``viewing``).
+
+    ``hold_for`` is not used any more (kept so callers need not change).
+    """
     now = utcnow()
     with db() as session:
         _, case = check_access(session, actor, inquiry_id)
-        hold = current_hold(session, inquiry_id, actor, now)
-    if case is not None and case.is_open and (hold is None or hold.mine):
+    if case is not None and viewing:
         with unit_of_work(db) as session:
-            hold = take_hold(session, inquiry_id, actor, hold_for, now)
+            mark_viewing(session, inquiry_id, actor, now)
     with db() as session:
         inquiry, case = check_access(session, actor, inquiry_id)
         message = session.get(Message, inquiry.message_pk)
@@ -240,12 +262,13 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             attachments=tuple(AttachmentView(a.id, a.filename or f"attachment-{a.position + 1}",
                                              safe_content_type(a.content_type), a.size, a.oversized)
                               for a in attachments),
-            thread=_thread(session, message, inquiry_id),
+            thread=_thread(session, message, inquiry_id, actor),
             decision=decision,
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
             suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
             actions=gate.offered(inquiry.state) if case is not None else frozenset(),
+            viewers=other_viewers(session, inquiry_id, actor, now) if case is not None else (),
         )
 
 

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.store.db import unit_of_work
@@ -46,13 +46,18 @@ def open_session(db: sessionmaker[Session], actor: Actor, lifetime: timedelta) -
     now = utcnow()
     with unit_of_work(db) as session:
         session.execute(delete(WebSession).where(WebSession.expires_at < now))
-        row = WebSession(id=session_id_of(token), user_id=actor.id, created_at=now, expires_at=now + lifetime)
+        row = WebSession(id=session_id_of(token), user_id=actor.id, created_at=now, expires_at=now + lifetime,
+                         last_seen_at=now)
         session.add(row)
         return Login(token, row.id, row.expires_at)
 
 
-def session_user(db: sessionmaker[Session], token: str) -> SessionUser | None:
-    """The active person behind a token, or None when it is unknown, expired or their account is disabled."""
+_TOUCH_EVERY = timedelta(minutes=1)  # the last use is written at most this often
+
+
+def session_user(db: sessionmaker[Session], token: str, idle: timedelta | None = None) -> SessionUser | None:
+    """The active person behind a token, or None when it is unknown, expired, unused for longer than ``idle``
+    or their account is disabled; a use is noted for the idle timeout."""
     if not token or len(token) > _TOKEN_CHARS + 8:
         return None
     with db() as session:
@@ -63,9 +68,15 @@ def session_user(db: sessionmaker[Session], token: str) -> SessionUser | None:
         if row is None:
             return None
         web_session, user = row
-        if web_session.expires_at <= utcnow() or not user.active:
+        now = utcnow()
+        last_used = web_session.last_seen_at or web_session.created_at
+        if web_session.expires_at <= now or not user.active or (idle is not None and last_used + idle <= now):
             return None
-        return SessionUser(actor_of(session, user), web_session.id, web_session.expires_at)
+        found = SessionUser(actor_of(session, user), web_session.id, web_session.expires_at)
+    if now - last_used >= _TOUCH_EVERY:
+        with unit_of_work(db) as session:
+            session.execute(update(WebSession).where(WebSession.id == found.session_id).values(last_seen_at=now))
+    return found
 
 
 def close_session(db: sessionmaker[Session], token: str) -> None:

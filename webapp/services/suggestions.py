@@ -24,6 +24,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.config import MailboxSettings
 from pipeline.errors import IllegalTransition, ReplyError, StorageError
 from pipeline.store import replies as store
 from pipeline.store.db import unit_of_work
@@ -33,7 +34,7 @@ from pipeline.store.replies import NewSuggestion, SuggestionInfo
 from pipeline.store.views import StoredInquiry, stored_inquiry
 from responders import deliver
 from responders.compose import new_message_id
-from responders.context import ReplyContext
+from responders.context import OUTBOX, ReplyContext
 from responders.deliver import DeliveryOutcome, Job
 from responders.edits import checked_edit
 from responders.facts import InquiryFacts, facts_from_stored
@@ -128,10 +129,14 @@ def approve(
     refused = refusal(facts, context.policy)
     if refused is not None:
         raise ReplyError(f"cannot approve: {refused}")
-    name, mailbox = context.mailbox_for(current.mailbox or facts.mailbox)
-    message_id = new_message_id(f"triage.{current.id}", mailbox.delivery.from_address or mailbox.user)
+    if context.uses_outbox(current.mailbox or facts.mailbox):
+        name, sender, mode = OUTBOX, context.settings.replies.outbox_from, OUTBOX
+    else:
+        name, mailbox = context.mailbox_for(current.mailbox or facts.mailbox)
+        sender, mode = mailbox.delivery.from_address or mailbox.user, mailbox.delivery.mode
+    message_id = new_message_id(f"triage.{current.id}", sender)
     return store.approve(session, suggestion_id, actor, message_id=message_id, mailbox=name,
-                         mode=mailbox.delivery.mode, expected_version=expected_version, now=now)
+                         mode=mode, expected_version=expected_version, now=now)
 
 
 def discard(
@@ -156,10 +161,11 @@ def _problem(session: Session, suggestion: SuggestionInfo, context: ReplyContext
     problem = refusal(inquiry_facts(stored_inquiry(session, suggestion.inquiry_id)), context.policy)
     if problem is not None:
         return problem
-    try:
-        context.mailbox_for(suggestion.mailbox)
-    except ReplyError as exc:
-        return str(exc)
+    if not context.uses_outbox(suggestion.mailbox):
+        try:
+            context.mailbox_for(suggestion.mailbox)
+        except ReplyError as exc:
+            return str(exc)
     recipient = suggestion.to.strip().lower()
     if suggestion.kind == store.ACKNOWLEDGEMENT and cap_reached(
             store.automatic_sent_since(session, recipient, now - context.policy.auto_window), context.policy):
@@ -195,7 +201,11 @@ def _begin(session: Session, suggestion_id: int, context: ReplyContext, now: dat
     problem = _problem(session, suggestion, context, now)
     if problem is not None:
         return _refuse(session, suggestion, problem, actor, now)
-    name, mailbox = context.mailbox_for(suggestion.mailbox)
+    mailbox: MailboxSettings | None = None
+    if context.uses_outbox(suggestion.mailbox):
+        name = OUTBOX
+    else:
+        name, mailbox = context.mailbox_for(suggestion.mailbox)
     raw: bytes | None = None
     if delivery is None or delivery.message_id != suggestion.message_id:
         # New, or approved again after a refusal or an edit: a new message (a failed one never left).
@@ -203,7 +213,10 @@ def _begin(session: Session, suggestion_id: int, context: ReplyContext, now: dat
             raw = deliver.outgoing(suggestion, mailbox, context, now)
         except ReplyError as exc:
             return _refuse(session, suggestion, str(exc), actor, now)
-    mode, folder = deliver.delivery_mode(suggestion, mailbox)
+    if mailbox is None:
+        mode, folder = OUTBOX, str(context.settings.replies.outbox)
+    else:
+        mode, folder = deliver.delivery_mode(suggestion, mailbox)
     started = store.start_delivery(session, suggestion_id, mode=mode, mailbox=name, folder=folder, raw=raw,
                                    actor=actor, now=now)
     return deliver.job_for(started, mailbox)

@@ -1,4 +1,4 @@
-/* triage review app: a few keyboard shortcuts and the hold keep-alive. Everything works without it. */
+/* triage review app: a few keyboard shortcuts, the hold and viewing keep-alives. Everything works without it. */
 (function () {
   "use strict";
   function token() {
@@ -22,6 +22,13 @@
     var link = rows[next].querySelector("a");
     if (link) { link.focus(); event.preventDefault(); }
   });
+  var viewing = document.querySelector("[data-viewing]");
+  if (viewing && window.fetch) {
+    window.setInterval(function () {
+      fetch(viewing.getAttribute("data-viewing"), {method: "POST", headers: {"X-CSRF-Token": token()}, credentials: "same-origin"})
+        .catch(function () {});
+    }, 60000);
+  }
   var hold = document.querySelector("[data-hold]");
   if (hold && window.fetch) {
     window.setInterval(function () {
