@@ -31,6 +31,7 @@ from webapp.routes import (
     inquiry_actions,
     login,
     queues,
+    search,
 )
 from webapp.security import BodyLimit, SecurityHeaders
 
@@ -123,7 +124,7 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.state.context = ctx
     app.state.pages = make_environment()
     for router in (health.router, login.router, queues.router, inquiry.router, inquiry_actions.router,
-                   admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router,
+                   admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router, search.router,
                    api_session.router, api_queues.router, api_inquiries.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

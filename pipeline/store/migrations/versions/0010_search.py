@@ -10,6 +10,9 @@ an FTS5 table ``search_text``, on PostgreSQL a table ``search_text`` with a
 ``inquiries``, ``suggestions`` and ``notes``, so every writer (bulk loads
 included) keeps them current. A document's ``doc_id`` is its row's id times 4
 plus its kind (0 inquiry, 1 reply, 2 note), so a trigger finds it by key.
+On PostgreSQL punctuation becomes space before the text is parsed: its parser
+would otherwise read ``<soon>`` as a tag and ``anna@example.org`` as one token,
+and words would be found on one database and not on the other.
 
 ``reference_mentions`` is filled by a trigger on ``decisions`` from the
 registration, patent and application numbers among a decision's entities.
@@ -96,8 +99,8 @@ _POSTGRES = [
     """CREATE FUNCTION search_text_put(p_doc_id BIGINT, p_inquiry_id BIGINT, p_subject TEXT, p_body TEXT)
     RETURNS void LANGUAGE sql AS $$
         INSERT INTO search_text(doc_id, inquiry_id, document)
-        VALUES (p_doc_id, p_inquiry_id,
-                to_tsvector('simple', coalesce(p_subject, '') || ' ' || left(coalesce(p_body, ''), 500000)))
+        VALUES (p_doc_id, p_inquiry_id, to_tsvector('simple', regexp_replace(
+                coalesce(p_subject, '') || ' ' || left(coalesce(p_body, ''), 500000), '[[:punct:]]+', ' ', 'g')))
         ON CONFLICT (doc_id) DO UPDATE SET inquiry_id = EXCLUDED.inquiry_id, document = EXCLUDED.document
     $$""",
     """CREATE FUNCTION search_inquiries_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -146,11 +149,8 @@ _POSTGRES = [
     END $$""",
     """CREATE TRIGGER reference_mentions AFTER INSERT ON decisions
        FOR EACH ROW EXECUTE FUNCTION reference_mentions_trigger()""",
-    "INSERT INTO search_text(doc_id, inquiry_id, document) SELECT i.id * 4, i.id, to_tsvector('simple', "
-    "coalesce(m.subject, '') || ' ' || left(coalesce(i.text, ''), 500000)) "
-    "FROM inquiries i JOIN messages m ON m.id = i.message_pk",
-    "INSERT INTO search_text(doc_id, inquiry_id, document) SELECT id * 4 + 1, inquiry_id, to_tsvector('simple', "
-    "coalesce(subject, '') || ' ' || left(coalesce(body_text, ''), 500000)) FROM suggestions",
+    "SELECT search_text_put(i.id * 4, i.id, m.subject, i.text) FROM inquiries i JOIN messages m ON m.id = i.message_pk",
+    "SELECT search_text_put(id * 4 + 1, inquiry_id, subject, body_text) FROM suggestions",
     f"""INSERT INTO reference_mentions(value, kind, inquiry_id)
         SELECT DISTINCT left(upper(e->>'value'), 100), left(e->>'kind', 32), d.inquiry_id
         FROM decisions d, json_array_elements(CASE WHEN json_typeof(d.entities) = 'array'
