@@ -15,7 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, or_, select, table
+from sqlalchemy import ColumnElement, Select, bindparam, column, exists, func, literal_column, or_, select, table
 from sqlalchemy.orm import Session
 
 from pipeline.store.models import Case, Inquiry, Message, Note, ReferenceMention, Suggestion, User, utcnow
@@ -148,14 +148,27 @@ def tsquery(terms: Sequence[Term]) -> str:
     return " & ".join(parts)
 
 
-def _text_match(session: Session, terms: Sequence[Term]) -> ColumnElement[bool]:
+def _match(session: Session, terms: Sequence[Term]) -> ColumnElement[bool]:
     if session.get_bind().dialect.name == "sqlite":
-        matched = select(_SEARCH_TEXT.c.inquiry_id).where(
-            literal_column("search_text").op("MATCH")(bindparam("fts", fts5_query(terms))))
-    else:
-        matched = select(_SEARCH_TEXT.c.inquiry_id).where(
-            _SEARCH_TEXT.c.document.op("@@")(func.to_tsquery("simple", bindparam("fts", tsquery(terms)))))
-    return Inquiry.id.in_(matched)
+        return literal_column("search_text").op("MATCH")(bindparam("fts", fts5_query(terms)))
+    return _SEARCH_TEXT.c.document.op("@@")(func.to_tsquery("simple", bindparam("fts", tsquery(terms))))
+
+
+def _text_match(session: Session, terms: Sequence[Term]) -> ColumnElement[bool]:
+    return Inquiry.id.in_(select(_SEARCH_TEXT.c.inquiry_id).where(_match(session, terms)))
+
+
+def _text_match_each(terms: Sequence[Term]) -> ColumnElement[bool]:
+    """SQLite: whether this inquiry's own text, one of its replies or notes matches, looked up by key."""
+    match = literal_column("search_text").op("MATCH")(bindparam("fts", fts5_query(terms)))
+    rowid = literal_column("search_text.rowid")
+    return or_(
+        exists(select(literal_column("1")).select_from(_SEARCH_TEXT).where(match, rowid == Inquiry.id * 4)),
+        exists(select(literal_column("1")).select_from(_SEARCH_TEXT).where(
+            match, rowid.in_(select(Suggestion.id * 4 + 1).where(Suggestion.inquiry_id == Inquiry.id)))),
+        exists(select(literal_column("1")).select_from(_SEARCH_TEXT).where(
+            match, rowid.in_(select(Note.id * 4 + 2).where(Note.inquiry_id == Inquiry.id)))),
+    )
 
 
 def _start_of(day: date) -> datetime:
@@ -166,13 +179,17 @@ def _received() -> ColumnElement[datetime]:
     return func.coalesce(Case.received_at, Inquiry.created_at)
 
 
-def _filtered(session: Session, query: SearchQuery, base: Select) -> Select:  # type: ignore[type-arg]
+def _filtered(session: Session, query: SearchQuery, base: Select, text: str = "in") -> Select:  # type: ignore[type-arg]
+    """``base`` narrowed to ``query``; ``text``: how words are matched (``in`` a list, ``each`` row by row,
+    ``none``: the caller matched them already)."""
     if query.queues is None:
         base = base.outerjoin(Case, Case.inquiry_id == Inquiry.id)
     else:
         base = base.join(Case, Case.inquiry_id == Inquiry.id).where(Case.queue.in_(sorted(query.queues)))
-    if query.terms:
+    if query.terms and text == "in":
         base = base.where(_text_match(session, query.terms))
+    elif query.terms and text == "each":
+        base = base.where(_text_match_each(query.terms))
     for value in query.references:
         base = base.where(Inquiry.id.in_(select(ReferenceMention.inquiry_id)
                                          .where(ReferenceMention.value == value.upper())))
@@ -197,24 +214,60 @@ def _filtered(session: Session, query: SearchQuery, base: Select) -> Select:  # 
     return base
 
 
+def _text_first(session: Session, query: SearchQuery) -> tuple[list[int], int]:
+    # SQLite: walk the full-text matches newest document first and stop once the page and the capped
+    # count are known. Taking every match first (an IN list) costs the whole list for common words.
+    rowid = literal_column("search_text.rowid")
+    statement = _filtered(session, query, select(_SEARCH_TEXT.c.inquiry_id).select_from(_SEARCH_TEXT)
+                          .join(Inquiry, Inquiry.id == _SEARCH_TEXT.c.inquiry_id)
+                          .join(Message, Message.id == Inquiry.message_pk)
+                          .where(_match(session, query.terms)), text="none").order_by(rowid.desc())
+    seen: set[int] = set()
+    page: list[int] = []
+    result = session.execute(statement.execution_options(yield_per=256))
+    try:
+        for (inquiry_id,) in result:
+            if inquiry_id in seen:
+                continue
+            seen.add(inquiry_id)
+            if query.offset < len(seen) <= query.offset + query.limit:
+                page.append(inquiry_id)
+            if len(seen) > COUNT_CAP and len(seen) > query.offset + query.limit:
+                break
+    finally:
+        result.close()
+    return page, len(seen)
+
+
+def _filters_first(session: Session, query: SearchQuery) -> tuple[list[int], int]:
+    text = "each" if session.get_bind().dialect.name == "sqlite" else "in"
+    base = select(Inquiry.id).join(Message, Message.id == Inquiry.message_pk)
+    counted = _filtered(session, query, base, text).limit(COUNT_CAP + 1).subquery()
+    total = session.scalar(select(func.count()).select_from(counted)) or 0
+    ids = list(session.scalars(_filtered(session, query, base, text).order_by(Inquiry.id.desc())
+                               .limit(query.limit).offset(query.offset)))
+    return ids, total
+
+
 def search(session: Session, query: SearchQuery) -> SearchResult:
     """The inquiries matching every part of ``query`` that its queues allow, newest first."""
     if query.is_empty():
         return SearchResult((), 0, False)
-    base = select(Inquiry.id).join(Message, Message.id == Inquiry.message_pk)
-    counted = _filtered(session, query, base).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(counted)) or 0
-    rows = session.execute(
-        _filtered(session, query, select(
-            Inquiry.id, Message.subject, Message.sender_name, Message.sender_address, Case.queue, Case.topic,
-            Inquiry.state, _received(), func.substr(Inquiry.new_text, 1, 240),
-        ).select_from(Inquiry).join(Message, Message.id == Inquiry.message_pk))
-        .order_by(Inquiry.id.desc()).limit(query.limit).offset(query.offset)
-    ).all()
+    selective = bool(query.references) or "@" in query.sender
+    if query.terms and not selective and session.get_bind().dialect.name == "sqlite":
+        ids, total = _text_first(session, query)
+    else:
+        ids, total = _filters_first(session, query)
+    rows = {row[0]: row for row in session.execute(
+        select(Inquiry.id, Message.subject, Message.sender_name, Message.sender_address, Case.queue, Case.topic,
+               Inquiry.state, _received(), func.substr(Inquiry.new_text, 1, 240))
+        .join(Message, Message.id == Inquiry.message_pk).outerjoin(Case, Case.inquiry_id == Inquiry.id)
+        .where(Inquiry.id.in_(ids))
+    )} if ids else {}
     hits = tuple(
         SearchHit(inquiry_id=i, subject=subject or "", sender_name=name or "", sender_address=address or "",
                   queue=queue, topic=topic, state=state, received_at=received, excerpt=" ".join((excerpt or "").split()))
-        for i, subject, name, address, queue, topic, state, received, excerpt in rows
+        for i, subject, name, address, queue, topic, state, received, excerpt in (rows[i] for i in ids if i in rows)
     )
     return SearchResult(hits, min(total, COUNT_CAP), total > COUNT_CAP)
 

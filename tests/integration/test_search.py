@@ -67,7 +67,7 @@ def seeded(module_runtime: Runtime) -> dict[str, int]:
     ids = store_messages(runtime, raws)
     decide(runtime, ids[0], entities=REG, received_at=hours_ago(5))
     decide(runtime, ids[1], entities=REG, language="fr", received_at=hours_ago(3))
-    decide(runtime, ids[2], entities=PATENT, received_at=datetime(2025, 3, 12, tzinfo=timezone.utc))
+    decide(runtime, ids[2], entities=PATENT, received_at=datetime(2025, 3, 12, tzinfo=timezone.utc), sent_at=old)
     decide(runtime, ids[3], queue="finance", topic="fees", standard=False)
     decide(runtime, ids[4], queue="legal", topic="decision", standard=False, entities=REG)
     make_user(runtime, "sam", queues=["customer_service", "finance"])
