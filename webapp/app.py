@@ -32,6 +32,7 @@ from webapp.routes import (
     login,
     queues,
     search,
+    stats,
 )
 from webapp.security import BodyLimit, SecurityHeaders
 
@@ -124,8 +125,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.state.context = ctx
     app.state.pages = make_environment()
     for router in (health.router, login.router, queues.router, inquiry.router, inquiry_actions.router,
-                   admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router, search.router,
-                   api_session.router, api_queues.router, api_inquiries.router):
+                   admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router,
+                   search.router, stats.router, api_session.router, api_queues.router, api_inquiries.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(WebError, _web_error)

@@ -247,3 +247,14 @@ def test_notes_on_the_case_page(sam: Browser, seeded: dict[str, int]) -> None:
     assert sam.post(f"{path}/notes", {"text": "   "}, token_from=path).status_code == 400
     assert sam.post(f"/inquiries/{seeded['m4']}/notes", {"text": "x"}, token_from=path).status_code == 403
     assert sam.get("/api/search", params={"q": "register soon"}).json()["hits"][0]["inquiry_id"] == seeded["m1"]
+
+
+def test_statistics_page_and_csv_in_the_persons_queues(sam: Browser) -> None:
+    page = sam.get("/stats?days=30")
+    assert page.status_code == 200 and "Routing rules and how often each fired" in page.text
+    assert "legal" not in re.sub(r"<nav.*?</nav>", "", page.text, flags=re.S).split("<h1>")[1]
+    csv_text = sam.get("/stats/routing_rules.csv?days=30")
+    assert csv_text.status_code == 200 and csv_text.headers["content-type"].startswith("text/csv")
+    assert csv_text.text.splitlines()[0] == "rule,queue,fired,share"
+    assert sam.get("/stats?days=3").status_code == 400
+    assert sam.get("/stats/nope.csv").status_code == 404
