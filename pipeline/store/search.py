@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import ColumnElement, Select, bindparam, column, exists, func, literal_column, or_, select, table
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from pipeline.store.models import Case, Inquiry, Message, Note, ReferenceMention, Suggestion, User, utcnow
@@ -242,14 +243,32 @@ def _text_first(session: Session, query: SearchQuery) -> tuple[list[int], int]:
     return page, len(seen)
 
 
+def _many_matches(session: Session, terms: Sequence[Term]) -> bool:
+    """Whether the words alone match more documents than a few times the count cap (read up to that far)."""
+    sample = select(_SEARCH_TEXT.c.inquiry_id).where(_match(session, terms)).limit(COUNT_CAP * 3).subquery()
+    return (session.scalar(select(func.count()).select_from(sample)) or 0) >= COUNT_CAP * 3
+
+
 def _filters_first(session: Session, query: SearchQuery) -> tuple[list[int], int]:
     text = "each" if session.get_bind().dialect.name == "sqlite" else "in"
     base = select(Inquiry.id).join(Message, Message.id == Inquiry.message_pk)
-    counted = _filtered(session, query, base, text).limit(COUNT_CAP + 1).subquery()
-    total = session.scalar(select(func.count()).select_from(counted)) or 0
+    if query.terms and text == "in" and _many_matches(session, query.terms):
+        # Words found nearly everywhere: walk the inquiries newest first and stop past the cap, rather than
+        # gather every match (PostgreSQL guesses a few hundred matches for any full-text query).
+        if session.get_bind().dialect.name == "postgresql":
+            # Left to itself it sorts every match by id; the walk down the primary key stops at the cap.
+            session.execute(sql_text("SET LOCAL enable_sort = off"))
+        walked = list(session.scalars(_filtered(session, query, base, text).order_by(Inquiry.id.desc())
+                                      .limit(max(COUNT_CAP + 1, query.offset + query.limit))))
+        return walked[query.offset:query.offset + query.limit], min(len(walked), COUNT_CAP + 1)
+    # Up to the cap, every match is taken in whatever order is quickest and sorted here: asked to walk the
+    # inquiries newest first, PostgreSQL guesses a few hundred full-text matches and may walk them all.
+    found = list(session.scalars(_filtered(session, query, base, text).limit(COUNT_CAP + 1)))
+    if len(found) <= COUNT_CAP:
+        return sorted(found, reverse=True)[query.offset:query.offset + query.limit], len(found)
     ids = list(session.scalars(_filtered(session, query, base, text).order_by(Inquiry.id.desc())
                                .limit(query.limit).offset(query.offset)))
-    return ids, total
+    return ids, len(found)
 
 
 def search(session: Session, query: SearchQuery) -> SearchResult:
