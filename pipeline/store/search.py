@@ -162,7 +162,7 @@ def _text_match(session: Session, terms: Sequence[Term]) -> ColumnElement[bool]:
 def _text_match_each(terms: Sequence[Term]) -> ColumnElement[bool]:
     """SQLite: whether this inquiry's own text, one of its replies or notes matches, looked up by key."""
     match = literal_column("search_text").op("MATCH")(bindparam("fts", fts5_query(terms)))
-    rowid = literal_column("search_text.rowid")
+    rowid: ColumnElement[int] = literal_column("search_text.rowid")
     return or_(
         exists(select(literal_column("1")).select_from(_SEARCH_TEXT).where(match, rowid == Inquiry.id * 4)),
         exists(select(literal_column("1")).select_from(_SEARCH_TEXT).where(
@@ -221,7 +221,7 @@ def _filtered(session: Session, query: SearchQuery, base: Select, text: str = "i
 def _text_first(session: Session, query: SearchQuery) -> tuple[list[int], int]:
     # SQLite: walk the full-text matches newest document first and stop once the page and the capped
     # count are known. Taking every match first (an IN list) costs the whole list for common words.
-    rowid = literal_column("search_text.rowid")
+    rowid: ColumnElement[int] = literal_column("search_text.rowid")
     statement = _filtered(session, query, select(_SEARCH_TEXT.c.inquiry_id).select_from(_SEARCH_TEXT)
                           .join(Inquiry, Inquiry.id == _SEARCH_TEXT.c.inquiry_id)
                           .join(Message, Message.id == Inquiry.message_pk)
