@@ -2,7 +2,7 @@
 
 The full-text index (``search_text``: FTS5 on SQLite, a ``tsvector`` under a GIN
 index on PostgreSQL) and ``reference_mentions`` are kept by triggers (migration
-0009); this module only reads them. Free text becomes a list of ``Term`` (pure,
+0010); this module only reads them. Free text becomes a list of ``Term`` (pure,
 ``parse_terms``): every term must match; a term is a word, a word ending in ``*``
 (a prefix) or a quoted phrase. No character of the person's input reaches the
 database's query syntax: terms are rebuilt from letters and digits only.
