@@ -26,14 +26,16 @@ def _day(value: str | None, name: str) -> datetime | None:
 @click.option("--days", type=click.IntRange(1, 3660), default=30, show_default=True, help="Days back from --until.")
 @click.option("--queue", "queues", multiple=True, help="Only these queues (repeat the option).")
 @click.option("--table", "only", help="Only this table (inquiries_per_day, inquiries_per_week, response_times, "
-              "drafts, routing_rules).")
+              "drafts, routing_rules, recurrent_issues).")
+@click.option("--recurrent", is_flag=True, help="Add the recurrent issues: similar inquiries grouped per topic "
+              "(takes a few seconds).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print the tables as CSV (each after a '# name' line), or "
               "write one file per table with --out.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="With --csv: a folder for the files.")
 @pass_state
 def stats(state: CliState, since: str | None, until: str | None, days: int, queues: tuple[str, ...],
-          only: str | None, as_json: bool, as_csv: bool, out: Path | None) -> None:
+          only: str | None, recurrent: bool, as_json: bool, as_csv: bool, out: Path | None) -> None:
     """The desk's figures for a period: volumes, times against the SLA, drafts, routing rules."""
     from classifiers.config import resolve
     from pipeline.store.stats import build_tables, read_facts, table_csv
@@ -53,6 +55,13 @@ def stats(state: CliState, since: str | None, until: str | None, days: int, queu
     with state.runtime().session_factory() as session:
         facts = read_facts(session, start, end, queues or None)
     tables = build_tables(facts, lambda queue: sla.target(queue).total_seconds() / 3600)
+    if recurrent or only == "recurrent_issues":
+        from pipeline.recurrent import Doc, find_groups
+        from pipeline.store.stats import read_texts, recurrent_table
+
+        with state.runtime().session_factory() as session:
+            texts = read_texts(session, start, end, queues or None)
+        tables.append(recurrent_table(find_groups([Doc(*row) for row in texts], end)))
     if only is not None:
         tables = [t for t in tables if t.name == only]
         if not tables:

@@ -229,3 +229,29 @@ def _safe(cell: Cell) -> Cell:
 def default_period(now: datetime, days: int) -> tuple[datetime, datetime]:
     """The last ``days`` days up to ``now``."""
     return now - timedelta(days=days), now
+
+
+def read_texts(session: Session, since: datetime, until: datetime, queues: Collection[str] | None = None,
+               limit: int = 20_000) -> list[tuple[int, str, datetime, str]]:
+    """(inquiry id, topic, received, subject and the start of the new text) of the period's cases, newest first."""
+    from pipeline.store.models import Inquiry, Message
+
+    query = (select(Case.inquiry_id, Case.topic, Case.received_at, Message.subject, Inquiry.new_text)
+             .join(Inquiry, Inquiry.id == Case.inquiry_id).join(Message, Message.id == Inquiry.message_pk)
+             .where(Case.received_at >= since, Case.received_at < until)
+             .order_by(Case.received_at.desc()).limit(limit))
+    if queues is not None:
+        query = query.where(Case.queue.in_(sorted(queues)))
+    return [(i, topic, at, f"{subject or ''}\n{(text or '')[:2000]}") for i, topic, at, subject, text
+            in session.execute(query)]
+
+
+def recurrent_table(groups: Iterable[object]) -> Table:
+    """The recurrent issues as a table (``groups``: ``pipeline.recurrent.Group``)."""
+    rows = tuple(
+        (g.topic, g.size, g.recent, g.earlier, "yes" if g.growing else "", " ".join(g.words),  # type: ignore[attr-defined]
+         " ".join(f"#{i}" for i in g.examples))  # type: ignore[attr-defined]
+        for g in groups
+    )
+    return Table("recurrent_issues", "Recurrent issues: similar inquiries grouped within each topic",
+                 ("topic", "inquiries", "last_7_days", "7_days_before", "growing", "telling_words", "examples"), rows)

@@ -258,3 +258,9 @@ def test_statistics_page_and_csv_in_the_persons_queues(sam: Browser) -> None:
     assert csv_text.text.splitlines()[0] == "rule,queue,fired,share"
     assert sam.get("/stats?days=3").status_code == 400
     assert sam.get("/stats/nope.csv").status_code == 404
+
+
+def test_recurrent_issues_page_and_csv(sam: Browser) -> None:
+    page = sam.get("/stats/recurrent?days=30")
+    assert page.status_code == 200 and "Recurrent issues" in page.text
+    assert sam.get("/stats/recurrent_issues.csv?days=30").text.splitlines()[0].startswith("topic,inquiries,")

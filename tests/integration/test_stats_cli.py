@@ -65,6 +65,9 @@ def test_stats_as_json_and_csv(runtime: Runtime, db_url: str, tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     rows = list(csv.reader(io.StringIO((out / "routing_rules.csv").read_text())))
     assert rows[0] == ["rule", "queue", "fired", "share"] and len(rows) == 3
+    grouped = run(["stats", "--recurrent", "--table", "recurrent_issues", "--json"], tmp_path, db_url)
+    assert grouped.returncode == 0, grouped.stderr
+    assert json.loads(grouped.stdout)["tables"][0]["columns"][:2] == ["topic", "inquiries"]
     printed = run(["stats", "--csv", "--table", "drafts"], tmp_path, db_url)
     assert printed.stdout.splitlines()[:2] == ["# drafts", "topic,template,decided,unchanged,edited,discarded,"
                                                "share_unchanged,share_edited,share_discarded"]

@@ -31,3 +31,16 @@ def one_table(tables: list[Table], name: str) -> Table:
         if table.name == name:
             return table
     raise NotFound(f"no table {name[:40]!r}")
+
+
+def recurrent(db: sessionmaker[Session], actor: Actor, days: int) -> tuple[Table, int]:
+    """The recurrent-issues table of the last ``days`` days in the person's queues, and how many cases it read."""
+    from pipeline.recurrent import Doc, find_groups
+    from pipeline.store.stats import read_texts, recurrent_table
+
+    if days not in PERIODS:
+        raise BadInput(f"days must be one of {', '.join(map(str, PERIODS))}")
+    now = utcnow()
+    with db() as session:
+        texts = read_texts(session, now - timedelta(days=days), now, None if actor.is_admin else actor.queues)
+    return recurrent_table(find_groups([Doc(*row) for row in texts], now)), len(texts)
