@@ -31,6 +31,7 @@ COMMAND_MODULES: dict[str, str] = {
     "train": "pipeline.commands.triage:train",
     "retriage": "pipeline.commands.triage:retriage",
     "suggest": "pipeline.commands.replies:suggest",
+    "stats": "pipeline.commands.stats:stats",
     "replies": "pipeline.commands.replies:replies",
     "serve": "pipeline.commands.web:serve",
     "user": "pipeline.commands.web:user",

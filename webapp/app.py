@@ -33,6 +33,8 @@ from webapp.routes import (
     inquiry_actions,
     login,
     queues,
+    search,
+    stats,
 )
 from webapp.security import BodyLimit, SecurityHeaders
 
@@ -126,7 +128,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.state.pages = make_environment()
     for router in (health.router, login.router, queues.router, inquiry.router, inquiry_actions.router,
                    admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router,
-                   api_session.router, api_queues.router, api_inquiries.router, api_docs.router):
+                   search.router, stats.router, api_session.router, api_queues.router, api_inquiries.router,
+                   api_docs.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(WebError, _web_error)

@@ -12,8 +12,8 @@ from webapp.errors import BadInput
 from webapp.vocabulary import STATES, Vocabulary
 
 STATUSES = ("open", "all", *STATES)
-SIGNALS = ("urgent", "complaint")
-SORTS = ("oldest", "newest")
+SIGNALS = ("urgent", "complaint", "mine")  # mine: the cases the person holds
+SORTS = ("oldest", "newest", "urgent")  # urgent: urgent first, then by due time
 # "older than" choices, and the two that compare with the queue's SLA.
 AGES: Mapping[str, timedelta | None] = {
     "": None, "1h": timedelta(hours=1), "4h": timedelta(hours=4), "1d": timedelta(days=1),

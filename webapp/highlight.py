@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from urllib.parse import quote
+
 from markupsafe import Markup, escape
 
 from classifiers.entities import Entity, extract_entities
+
+
+LINKED_KINDS = frozenset({"registration", "patent", "application"})
 
 
 def entity_spans(text: str, max_chars: int) -> tuple[Entity, ...]:
@@ -22,10 +27,11 @@ def highlight(text: str, entities: Sequence[Entity]) -> Markup:
         if entity.start < position or entity.end > len(text) or entity.start >= entity.end:
             continue
         out.append(str(escape(text[position:entity.start])))
-        out.append(
-            f'<mark class="ent ent-{escape(entity.kind)}" title="{escape(entity.kind)}: {escape(entity.value)}">'
-            f"{escape(text[entity.start:entity.end])}</mark>"
-        )
+        mark = (f'<mark class="ent ent-{escape(entity.kind)}" title="{escape(entity.kind)}: {escape(entity.value)}">'
+                f"{escape(text[entity.start:entity.end])}</mark>")
+        if entity.kind in LINKED_KINDS:  # its case history: every inquiry and reply about this number
+            mark = f'<a class="ent-link" href="/references/{escape(quote(entity.value, safe=""))}">{mark}</a>'
+        out.append(mark)
         position = entity.end
     out.append(str(escape(text[position:])))
     return Markup("".join(out))

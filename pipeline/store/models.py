@@ -526,3 +526,35 @@ class FolderLease(Base):
     holder: Mapped[str] = mapped_column(String(200))
     acquired_at: Mapped[datetime] = mapped_column()
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# --- search, case history and notes (migration 0010) ----------------------------------------
+
+
+class ReferenceMention(Base):
+    """A registration, application or patent number (normalised) that an inquiry mentions.
+
+    Written by a database trigger whenever a decision is stored (from its entities),
+    so every writer, bulk loads included, keeps it in step.
+    """
+
+    __tablename__ = "reference_mentions"
+    __table_args__ = (UniqueConstraint("value", "inquiry_id", name="uq_reference_mentions_value_inquiry"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    value: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(32))
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+
+
+class Note(Base):
+    """An internal note of staff on a case (never sent to the customer)."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_inquiry", "inquiry_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

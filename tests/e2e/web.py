@@ -184,8 +184,12 @@ def store_messages(runtime: Runtime, raws: Sequence[bytes]) -> list[int]:
 def decide(runtime: Runtime, inquiry_id: int, *, queue: str = "customer_service", topic: str = "renewal",
            language: str = "en", standard: bool = True, urgent: bool = False, complaint: bool = False,
            received_at: datetime | None = None, entities: Sequence[dict[str, Any]] = (),
-           reason: str = "Standard question: front desk.") -> None:
-    """Store a chosen triage decision for an inquiry, as the triage service does (decision, state, audit event)."""
+           reason: str = "Standard question: front desk.", sent_at: datetime | None = None) -> None:
+    """Store a chosen triage decision for an inquiry, as the triage service does (decision, state, audit event).
+
+    ``received_at``: when the mail arrived (and was sent, unless ``sent_at`` says otherwise: a case's age
+    starts when its mail was sent).
+    """
     values = {
         "language": language, "language_confidence": 0.99, "language_band": "high", "topic": topic,
         "topic_confidence": 0.91, "topic_band": "high", "top_terms": ["renewal", "fee"],
@@ -206,6 +210,7 @@ def decide(runtime: Runtime, inquiry_id: int, *, queue: str = "customer_service"
         assert inquiry is not None
         if received_at is not None:
             inquiry.created_at = received_at
+            inquiry.message.sent_at = sent_at or received_at
         before, inquiry.state = inquiry.state, state
         repo.record_event(session, "triaged", message_pk=inquiry.message_pk, inquiry_id=inquiry_id,
                           from_state=before, to_state=state, details={"decision_id": record.id})

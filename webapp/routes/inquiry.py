@@ -18,6 +18,7 @@ from webapp.services.cases import refresh_before_reading
 from webapp.services.inquiry import open_inquiry
 from webapp.services.mail_parts import attachment_download, inquiry_html
 from webapp.services.queues import visible_queues
+from webapp.services.search import case_notes
 from webapp.services.users import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -28,11 +29,14 @@ def inquiry_page(request: Request, actor: Actor, inquiry_id: int, *, error: WebE
     """The inquiry page; after a refused action, with the reason and the person's input kept."""
     ctx = context(request)
     view = open_inquiry(ctx.db, actor, inquiry_id, hold_for=ctx.hold_for)
+    with ctx.db() as session:
+        notes = case_notes(session, inquiry_id)
     return render(request, "inquiry.html", {
         "view": view, "error": str(error) if error else "", "kept": kept or {},
         "my_queues": visible_queues(actor, ctx.vocabulary), "topic_label": ctx.vocabulary.topic_label,
         "sla_status": ctx.sla.status(view.case.queue, view.case.received_at, utcnow()) if view.case else "",
         "sla_target": ctx.sla.target(view.case.queue) if view.case else None, "now": utcnow(),
+        "notes": notes,
     }, status=status)
 
 

@@ -22,6 +22,7 @@ from webapp.responses import redirect
 from webapp.routes.inquiry import inquiry_page
 from webapp.services import actions, replies
 from webapp.services.actions import ActionResult
+from webapp.services.queues import next_case
 from webapp.services.users import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -45,16 +46,28 @@ def _run(request: Request, actor: Actor, inquiry_id: int, call: Callable[[], Act
                     extra={"undo": inquiry_id, "version": result.version})
 
 
+def after_next(db: Any, actor: Actor, inquiry_id: int, done: Response) -> None:
+    """Send a finished approval on to the next case of the same queue (it stays put when there is none)."""
+    following = next_case(db, actor, inquiry_id)
+    if following is not None:
+        done.headers["location"] = f"/inquiries/{following}"
+
+
 @router.post("/inquiries/{inquiry_id}/reply")
 def save_reply(request: Request, inquiry_id: int, version: int = Form(...), suggestion_version: int = Form(...),
                subject: str = Form(..., max_length=1000), body: str = Form(..., max_length=_TEXT),
-               do: str = Form("save", pattern="^(save|approve)$"), actor: Actor = Depends(require_user)) -> Response:
-    """Save the edited reply, or approve it as shown (delivered to the mailbox's Drafts or by SMTP)."""
+               do: str = Form("save", pattern="^(save|approve|approve_next)$"),
+               actor: Actor = Depends(require_user)) -> Response:
+    """Save the edited reply, or approve it as shown (delivered to the mailbox's Drafts or by SMTP);
+    ``approve_next`` then opens the queue's next case."""
     ctx = context(request)
-    if do == "approve":
-        return _run(request, actor, inquiry_id, lambda: replies.approve_reply(
+    if do in ("approve", "approve_next"):
+        done = _run(request, actor, inquiry_id, lambda: replies.approve_reply(
             ctx.db, actor, inquiry_id, version, suggestion_version, subject=subject, body=body, replies=ctx.replies,
             hold_for=ctx.hold_for, deliverer=ctx.deliverer), {"subject": subject, "body": body})
+        if do == "approve_next" and done.status_code == 303:
+            after_next(ctx.db, actor, inquiry_id, done)
+        return done
     return _run(request, actor, inquiry_id, lambda: replies.edit_reply(
         ctx.db, actor, inquiry_id, version, suggestion_version, subject=subject, body=body, replies=ctx.replies,
         hold_for=ctx.hold_for), {"subject": subject, "body": body})

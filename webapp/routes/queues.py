@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from urllib.parse import urlencode
 
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from pipeline.store.search import MAX_QUERY_CHARS
 from webapp.auth import context, require_user
 from webapp.filters import AGES, SIGNALS, SORTS, STATUSES, parse_filters
 from webapp.rendering import render
@@ -25,11 +28,14 @@ def queues(request: Request, actor: Actor = Depends(require_user)) -> HTMLRespon
 
 
 @router.get("/queues/{queue}", response_class=HTMLResponse)
-def queue(request: Request, queue: str, actor: Actor = Depends(require_user)) -> HTMLResponse:
+def queue(request: Request, queue: str, actor: Actor = Depends(require_user)) -> Response:
     """One queue's cases, filtered by topic, language, status, age and signals, oldest first."""
     ctx = context(request)
     check_queue(actor, queue, ctx.vocabulary)
     params = {key: request.query_params.getlist(key) for key in request.query_params.keys()}
+    if "q" in params:  # a search from the queue page: the search page, limited to this queue
+        return RedirectResponse("/search?" + urlencode({"q": params["q"][-1][:MAX_QUERY_CHARS + 1], "queue": queue}),
+                                status_code=303)
     filters = parse_filters(params, ctx.vocabulary)
     refresh_before_reading(ctx.db)
     overview = queue_overview(ctx.db, actor, ctx.vocabulary, ctx.sla, ctx.counts)

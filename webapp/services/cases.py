@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.errors import StorageConflictError, StorageError
 from pipeline.store.db import unit_of_work
 from pipeline.store.lifecycle import is_open
-from pipeline.store.models import AuditEvent, Case, CaseFeed, DecisionRecord, Inquiry, utcnow
+from pipeline.store.models import AuditEvent, Case, CaseFeed, DecisionRecord, Inquiry, Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,11 @@ def _apply(case: Case, state: str, decision: DecisionRecord | None) -> bool:
     return changed
 
 
+def received_time(sent_at: datetime | None, received_at: datetime) -> datetime:
+    """When a case's clock starts: when its mail was sent, but never later than it was received."""
+    return received_at if sent_at is None else min(sent_at, received_at)
+
+
 def refresh_cases(session: Session, inquiry_ids: Iterable[int]) -> int:
     """Create or update the cases of these inquiries from their state and current decision; how many changed."""
     wanted = sorted(set(inquiry_ids))
@@ -60,12 +65,13 @@ def refresh_cases(session: Session, inquiry_ids: Iterable[int]) -> int:
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
         rows = session.execute(
-            select(Inquiry.id, Inquiry.state, Inquiry.created_at, DecisionRecord)
+            select(Inquiry.id, Inquiry.state, Inquiry.created_at, Message.sent_at, DecisionRecord)
+            .join(Message, Message.id == Inquiry.message_pk)
             .outerjoin(DecisionRecord, and_(DecisionRecord.inquiry_id == Inquiry.id, DecisionRecord.is_current))
             .where(Inquiry.id.in_(chunk))
         ).all()
         cases = {c.inquiry_id: c for c in session.scalars(select(Case).where(Case.inquiry_id.in_(chunk)))}
-        for inquiry_id, state, created_at, decision in rows:
+        for inquiry_id, state, created_at, sent_at, decision in rows:
             case = cases.get(inquiry_id)
             if case is None:
                 if decision is None:
@@ -74,7 +80,7 @@ def refresh_cases(session: Session, inquiry_ids: Iterable[int]) -> int:
                 session.add(Case(
                     inquiry_id=inquiry_id, queue=decision.queue, topic=decision.topic, language=decision.language,
                     state=state, is_open=is_open(state), urgent=urgent, complaint=complaint,
-                    received_at=created_at, decision_id=decision.id, version=1, updated_at=now,
+                    received_at=received_time(sent_at, created_at), decision_id=decision.id, version=1, updated_at=now,
                 ))
                 changed += 1
             elif _apply(case, state, decision):

@@ -137,8 +137,12 @@ def queue_overview(db: sessionmaker[Session], actor: Actor, vocabulary: Vocabula
         return summaries(session, visible_queues(actor, vocabulary), vocabulary, sla, utcnow(), cache)
 
 
-def _filtered(query: _Query, queue: str, filters: QueueFilters, sla: Sla, now: datetime) -> _Query:
+def _filtered(query: _Query, queue: str, filters: QueueFilters, sla: Sla, now: datetime,
+              user_id: int | None = None) -> _Query:
     query = query.where(Case.queue == queue)
+    if "mine" in filters.signals:
+        query = query.where(Case.inquiry_id.in_(select(Hold.inquiry_id).where(
+            Hold.user_id == user_id, Hold.expires_at > now)))
     if filters.status == "open":
         query = query.where(Case.is_open == True)  # noqa: E712
     elif filters.status != "all":
@@ -181,17 +185,19 @@ def queue_page(db: sessionmaker[Session], actor: Actor, queue: str, filters: Que
     with db() as session:
         if summary is None:
             summary = summaries(session, [queue], vocabulary, sla, now)[0]
-        total = session.scalar(_filtered(select(func.count()).select_from(Case), queue, filters, sla, now)) or 0
+        total = session.scalar(_filtered(select(func.count()).select_from(Case), queue, filters, sla, now,
+                                         actor.id)) or 0
         pages = max(1, -(-total // page_size))
         if filters.page > pages and total:
             raise BadInput(f"page {filters.page} is past the last page ({pages})")
-        order = Case.received_at.asc() if filters.sort == "oldest" else Case.received_at.desc()
-        tie = Case.inquiry_id.asc() if filters.sort == "oldest" else Case.inquiry_id.desc()
+        order = Case.received_at.desc() if filters.sort == "newest" else Case.received_at.asc()
+        tie = Case.inquiry_id.desc() if filters.sort == "newest" else Case.inquiry_id.asc()
+        first = (Case.urgent.desc(),) if filters.sort == "urgent" else ()
         query = _filtered(
             select(Case, Message.subject, Message.sender_name, Message.sender_address)
             .join(Inquiry, Inquiry.id == Case.inquiry_id).join(Message, Message.id == Inquiry.message_pk),
-            queue, filters, sla, now,
-        ).order_by(order, tie).limit(page_size).offset((filters.page - 1) * page_size)
+            queue, filters, sla, now, actor.id,
+        ).order_by(*first, order, tie).limit(page_size).offset((filters.page - 1) * page_size)
         found = session.execute(query).all()
         held = holders(session, [case.inquiry_id for case, *_ in found], now)
     rows = tuple(
@@ -205,3 +211,17 @@ def queue_page(db: sessionmaker[Session], actor: Actor, queue: str, filters: Que
         for case, subject, name, address in found
     )
     return QueuePage(summary, filters, rows, total, pages)
+
+
+def next_case(db: sessionmaker[Session], actor: Actor, after: int) -> int | None:
+    """The case to open after finishing ``after``: its queue's most pressing open one nobody else holds."""
+    now = utcnow()
+    with db() as session:
+        queue = session.scalar(select(Case.queue).where(Case.inquiry_id == after))
+        if queue is None or not actor.can_work(queue):
+            return None
+        held = select(Hold.inquiry_id).where(Hold.expires_at > now, Hold.user_id != actor.id)
+        return session.scalar(
+            select(Case.inquiry_id).where(Case.queue == queue, Case.is_open == True,  # noqa: E712
+                                          Case.inquiry_id != after, Case.inquiry_id.not_in(held))
+            .order_by(Case.urgent.desc(), Case.received_at.asc(), Case.inquiry_id.asc()).limit(1))

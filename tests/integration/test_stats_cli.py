@@ -1,0 +1,81 @@
+"""``triage stats`` on real SQLite and PostgreSQL: tables as text, JSON and CSV, bad options refused."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from pipeline.runtime import Runtime
+from pipeline.store.db import unit_of_work
+from pipeline.store.models import Inquiry, Suggestion
+from pipeline.store.replies import SENT
+from tests.e2e.web import decide, hours_ago, store_messages
+from tests.support.mail import make_message
+from webapp.services.cases import sync_cases
+
+TRIAGE = [str(Path(sys.executable).with_name("triage"))]
+
+
+def run(args: list[str], cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TRIAGE_")}
+    environment["TRIAGE_DATABASE_URL"] = url
+    return subprocess.run(TRIAGE + args, cwd=cwd, env=environment, capture_output=True, text=True, timeout=300)
+
+
+def seed(runtime: Runtime) -> list[int]:
+    ids = store_messages(runtime, [make_message(f"Question {n}", message_id=f"<st{n}@example.com>") for n in range(3)])
+    decide(runtime, ids[0], received_at=hours_ago(30))
+    decide(runtime, ids[1], received_at=hours_ago(10), topic="fees")
+    decide(runtime, ids[2], received_at=hours_ago(5), queue="legal", topic="decision", standard=False)
+    with unit_of_work(runtime.session_factory) as session:
+        inquiry = session.scalar(select(Inquiry).where(Inquiry.id == ids[0]))
+        assert inquiry is not None
+        session.add(Suggestion(inquiry_id=ids[0], kind="reply", status=SENT, language="en", subject="Re",
+                               body_text="Answer", to_address="jane@example.com", template_id="renewal/en",
+                               approved_at=hours_ago(26), sent_at=hours_ago(26)))
+    sync_cases(runtime.session_factory, until_done=True)
+    return ids
+
+
+def test_stats_as_json_and_csv(runtime: Runtime, db_url: str, tmp_path: Path) -> None:
+    seed(runtime)
+    result = run(["stats", "--json", "--days", "7"], tmp_path, db_url)
+    assert result.returncode == 0, result.stderr
+    tables = {t["name"]: t for t in json.loads(result.stdout)["tables"]}
+    assert set(tables) == {"inquiries_per_day", "inquiries_per_week", "response_times", "drafts", "routing_rules"}
+    assert sum(r["inquiries"] for r in tables["inquiries_per_week"]["rows"] if r["by"] == "queue") == 3
+    first = next(r for r in tables["response_times"]["rows"]
+                 if r["queue"] == "customer_service" and r["measure"] == "first response")
+    assert first["cases"] == 2 and first["done"] == 1 and 3.9 < first["p50_hours"] < 4.1
+    assert tables["drafts"]["rows"] == [{"topic": "renewal", "template": "renewal/en", "decided": 1, "unchanged": 1,
+                                         "edited": 0, "discarded": 0, "share_unchanged": 1.0, "share_edited": 0.0,
+                                         "share_discarded": 0.0}]
+    assert {(r["rule"], r["queue"], r["fired"]) for r in tables["routing_rules"]["rows"]} == {
+        ("standard", "customer_service", 2), ("test", "legal", 1)}
+
+    out = tmp_path / "csv"
+    result = run(["stats", "--csv", "--out", str(out)], tmp_path, db_url)
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO((out / "routing_rules.csv").read_text())))
+    assert rows[0] == ["rule", "queue", "fired", "share"] and len(rows) == 3
+    grouped = run(["stats", "--recurrent", "--table", "recurrent_issues", "--json"], tmp_path, db_url)
+    assert grouped.returncode == 0, grouped.stderr
+    assert json.loads(grouped.stdout)["tables"][0]["columns"][:2] == ["topic", "inquiries"]
+    printed = run(["stats", "--csv", "--table", "drafts"], tmp_path, db_url)
+    assert printed.stdout.splitlines()[:2] == ["# drafts", "topic,template,decided,unchanged,edited,discarded,"
+                                               "share_unchanged,share_edited,share_discarded"]
+
+
+def test_stats_refuses_bad_options_with_a_message(runtime: Runtime, db_url: str, tmp_path: Path) -> None:
+    for args, message in ((["--since", "yesterday"], "YYYY-MM-DD"), (["--json", "--csv"], "not both"),
+                          (["--table", "nope"], "no table"), (["--since", "2026-12-05", "--until", "2026-12-01"],
+                                                              "after")):
+        result = run(["stats", *args], tmp_path, db_url)
+        assert result.returncode != 0 and message in result.stderr, (args, result.stderr)
