@@ -169,7 +169,7 @@ def outgoing(reply: OutgoingReply, mailbox: MailboxSettings, context: ReplyConte
     assert reply.message_id is not None
     mail = OutgoingMail(
         from_address=delivery.from_address or mailbox.user,
-        from_name=delivery.from_name or office.get("name", ""),
+        from_name=delivery.from_name or context.display_name or office.get("name", ""),
         to_address=reply.to,
         to_name=reply.to_name,
         subject=with_case_tag(reply.subject, reply.inquiry_id),
