@@ -7,9 +7,10 @@ confidence, routed to a person by the rules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision

@@ -96,3 +96,19 @@ def test_a_patent_both_to_pay_and_to_let_lapse_is_a_conflict(text: str, conflict
     assert conflicting_instruction(text, taxonomy.working_languages, taxonomy.words) == conflict
     registry = load_triage_config(Settings().triage).taxonomy
     assert conflicting_instruction(text, registry.working_languages, registry.words) is None  # no word lists
+
+
+def test_a_person_asked_for_at_the_renewal_desk_goes_to_its_own_front_desk() -> None:
+    from classifiers.registry import load_or_train
+    from classifiers.triage import triage_message
+    from pipeline.mail.parse import parse_message
+
+    desk = all_desks(_two_desks())["renewals"]
+    config = load_triage_config(desk.triage)
+    model = load_or_train(desk.triage, config)
+    raw = (b"From: a@example.com\r\nTo: renewals@example.com\r\nSubject: Invoice INV-2025-0412\r\n\r\n"
+           b"Hello, I would like to speak to a person about our invoice for EP 1 234 567, please call me.\r\n")
+    decision = triage_message(parse_message(raw), model, config)
+    assert decision.queue in config.taxonomy.queues
+    assert "customer_service" not in config.taxonomy.queues
+    assert (decision.standard, decision.hold_reason, decision.queue) == (False, "asked_for_person", "account_team")
