@@ -69,7 +69,9 @@ def check_desks(loaded: LoadedSettings) -> list[Problem]:
     from classifiers.config import resolve
     from pipeline.desks import DEFAULT_DESK, all_desks, desk_setting_problems
     from pipeline.errors import ClassifierError, ConfigError
-    from responders.context import desk_template_problems
+    from classifiers.taxonomy import load_taxonomy
+    from responders.context import desk_template_problems, desk_topics
+    from webapp.sla import sla_problems
 
     settings = loaded.settings
     problems = desk_setting_problems(settings)
@@ -85,6 +87,9 @@ def check_desks(loaded: LoadedSettings) -> list[Problem]:
             problems.append((f"{key}.corpus", str(exc)))
             intents = []
         problems.extend(desk_template_problems(key, desk, intents))
+        topics = desk_topics(desk)
+        queues = tuple(load_taxonomy(resolve(desk.triage.taxonomy)).queues) if topics is not None else None
+        problems.extend((f"{key}.sla: {where}", message) for where, message in sla_problems(resolve(desk.sla), queues))
     return problems
 
 
