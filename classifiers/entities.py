@@ -10,7 +10,7 @@ precedence: text taken by one kind is not read again by the next.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 
 from pipeline.mail.entity import Entity
@@ -208,11 +208,22 @@ def _spans(kind: str, pattern: re.Pattern[str], normalise: Normaliser, text: str
             yield match.start(), match.end(), value
 
 
-def extract_entities(text: str, source: str = "body", max_chars: int = 100_000) -> tuple[Entity, ...]:
-    """Every entity in ``text`` (its first ``max_chars``), in order of position."""
+def _as_found(m: re.Match[str]) -> str:
+    value = m.group("value") if "value" in m.re.groupindex else m.group(0)
+    return re.sub(r"\s+", " ", value).strip().upper()
+
+
+def extract_entities(text: str, source: str = "body", max_chars: int = 100_000,
+                     extra: Sequence[tuple[str, re.Pattern[str]]] = ()) -> tuple[Entity, ...]:
+    """Every entity in ``text`` (its first ``max_chars``), in order of position.
+
+    ``extra`` adds a desk's own kinds (client numbers, instruction numbers), read after the built-in ones;
+    a pattern's ``value`` group, else its whole match, upper-cased, is the value.
+    """
     masked = text[:max_chars]
     found: list[Entity] = []
-    for kind, pattern, normalise in _EXTRACTORS:
+    extractors = (*_EXTRACTORS, *((kind, pattern, _as_found) for kind, pattern in extra))
+    for kind, pattern, normalise in extractors:
         spans = list(_spans(kind, pattern, normalise, masked))
         if not spans:
             continue

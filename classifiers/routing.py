@@ -47,6 +47,7 @@ class Rule(BaseModel):
     queue: str
     standard: bool = False
     reason: str = Field(min_length=1)
+    hold_reason: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")  # set: always held back, this code
 
 
 class _RulesFile(BaseModel):
@@ -79,6 +80,7 @@ class Routing:
     standard: bool
     reason: str
     rule_id: str
+    hold_reason: str | None = None
 
 
 def _reason_problem(reason: str) -> str | None:
@@ -111,9 +113,12 @@ def check_rules(rules: Sequence[Rule], taxonomy: Taxonomy) -> list[tuple[tuple[s
             for signal in getattr(rule, key):
                 if signal not in SIGNAL_NAMES:
                     problems.append(((*where, key), f"{label}: unknown signal {signal!r}; known: {', '.join(SIGNAL_NAMES)}", signal))
+        kinds = (*ENTITY_KINDS, *dict.fromkeys(kind for kind, _ in taxonomy.extra_entities))
         for kind in rule.entities:
-            if kind not in ENTITY_KINDS:
-                problems.append(((*where, "entities"), f"{label}: unknown entity kind {kind!r}; known: {', '.join(ENTITY_KINDS)}", kind))
+            if kind not in kinds:
+                problems.append(((*where, "entities"), f"{label}: unknown entity kind {kind!r}; known: {', '.join(kinds)}", kind))
+        if rule.hold_reason is not None and rule.standard:
+            problems.append(((*where, "hold_reason"), f"{label}: a rule with a hold_reason holds back: standard must be false", None))
         if rule.min_confidence is not None and rule.max_confidence is not None and rule.min_confidence > rule.max_confidence:
             problems.append(((*where, "min_confidence"), f"{label}: min_confidence is above max_confidence", None))
         reason_problem = _reason_problem(rule.reason)
@@ -211,6 +216,6 @@ def route(facts: RouteFacts, rules: Sequence[Rule], taxonomy: Taxonomy) -> Routi
     for rule in rules:
         if matches(rule, facts, taxonomy):
             queue = taxonomy.section_of(facts.topic) if rule.queue == SECTION else rule.queue
-            return Routing(queue, rule.standard, _reason(rule.reason, facts, queue, taxonomy), rule.id)
+            return Routing(queue, rule.standard, _reason(rule.reason, facts, queue, taxonomy), rule.id, rule.hold_reason)
     queue = taxonomy.section_of(facts.topic)
     return Routing(queue, False, f"No routing rule matched: the {queue} section whose work {facts.topic} is.", "no-rule")

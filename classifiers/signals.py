@@ -8,15 +8,16 @@ depends on the message alone, never on the clock.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from classifiers.entities import Entity
-from classifiers.taxonomy import Taxonomy
+from classifiers.entities import Entity, extract_entities
+from classifiers.taxonomy import SignalWords, Taxonomy
 from classifiers.textnorm import fold
 
-SIGNAL_NAMES = ("complaint", "escalation", "urgent", "deadline", "multi_topic", "automated")
+SIGNAL_NAMES = ("complaint", "escalation", "urgent", "deadline", "multi_topic", "automated", "conflict")
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Signals:
     other_topics: tuple[str, ...] = ()
     automated: bool = False
     evidence: tuple[str, ...] = ()
+    conflict: str | None = None  # a patent both to be paid and to be let lapse in the same message
 
     @property
     def names(self) -> frozenset[str]:
@@ -42,6 +44,7 @@ class Signals:
             "deadline": self.deadline is not None,
             "multi_topic": self.multi_topic,
             "automated": self.automated,
+            "conflict": self.conflict is not None,
         }
         return frozenset(name for name, value in on.items() if value)
 
@@ -55,6 +58,7 @@ class Signals:
             "multi_topic": self.multi_topic,
             "other_topics": list(self.other_topics),
             "automated": self.automated,
+            "conflict": self.conflict,
             "evidence": list(self.evidence),
         }
 
@@ -71,6 +75,33 @@ def nearest_deadline(entities: Sequence[Entity], sent_on: date | None, days: int
         if 0 <= (when - sent_on).days <= days and (soonest is None or when < soonest):
             soonest = when
     return soonest.isoformat() if soonest else None
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def conflicting_instruction(text: str, languages: tuple[str, ...], words: SignalWords) -> str | None:
+    """A patent that one sentence says to pay (keep in force) and another to abandon (let lapse), if any.
+
+    Needs the taxonomy's ``instruction_pay`` and ``instruction_abandon`` word lists (a desk without them
+    never sees a conflict). A sentence with an abandon word ("do not pay", "let lapse") is an abandon
+    instruction even when it also holds a pay word.
+    """
+    said: dict[str, set[str]] = {}
+    for sentence in _SENTENCE_END.split(text):
+        patents = {e.value for e in extract_entities(sentence) if e.kind == "patent"}
+        if not patents:
+            continue
+        folded = fold(sentence)
+        if words.find("instruction_abandon", folded, languages):
+            verdict = "abandon"
+        elif words.find("instruction_pay", folded, languages):
+            verdict = "pay"
+        else:
+            continue
+        for patent in patents:
+            said.setdefault(patent, set()).add(verdict)
+    return next((patent for patent, verdicts in said.items() if len(verdicts) > 1), None)
 
 
 def other_topics(ranked: Sequence[str], margins: Sequence[float], minimum_margin: float) -> tuple[str, ...]:
@@ -100,6 +131,8 @@ def detect_signals(
     others = other_topics(ranked_topics, topic_margins, taxonomy.multi_topic_margin)
     evidence = [f"complaint: {w}" for w in complaint[:3]] + [f"escalation: {w}" for w in escalation[:3]]
     evidence += [f"urgent: {w}" for w in urgent[:3]] + ([f"deadline: {deadline}"] if deadline else [])
+    conflict = conflicting_instruction(text, languages, taxonomy.words)
+    evidence += [f"conflict: {conflict} both to pay and to let lapse"] if conflict else []
     model_says = {name: p for name, p in (learned or {}).items() if p >= taxonomy.learned_threshold}
     evidence += [f"{name}: model {p:.2f}" for name, p in sorted(model_says.items())]
     return Signals(
@@ -111,4 +144,5 @@ def detect_signals(
         other_topics=others,
         automated=automated,
         evidence=tuple(evidence),
+        conflict=conflict,
     )

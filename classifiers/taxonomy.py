@@ -20,7 +20,7 @@ from classifiers.tomlines import TomlLines
 from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
-LEXICON_SIGNALS = ("complaint", "escalation", "urgent")
+LEXICON_SIGNALS = ("complaint", "escalation", "urgent", "instruction_pay", "instruction_abandon")
 _ID = r"^[a-z][a-z0-9_]*$"
 _LANGUAGE = r"^[a-z]{2,3}(-[a-z]{2,4})?$"
 
@@ -72,7 +72,14 @@ class _SignalsModel(_Strict):
     learned_threshold: float = Field(default=0.5, gt=0, lt=1)
 
 
+class _EntityModel(_Strict):
+    patterns: tuple[str, ...] = Field(min_length=1)
+    label: str = ""
+
+
 class _TaxonomyModel(_Strict):
+    front_desk: str = "customer_service"
+    entities: dict[str, _EntityModel] = Field(default_factory=dict)
     languages: _LanguagesModel
     bands: dict[str, _BandsModel]
     queues: dict[str, _QueueModel] = Field(min_length=1)
@@ -136,6 +143,8 @@ class Taxonomy:
     multi_topic_margin: float
     learned_threshold: float
     words: SignalWords
+    front_desk: str = "customer_service"  # the queue of standard inquiries answered with a suggested reply
+    extra_entities: tuple[tuple[str, re.Pattern[str]], ...] = ()  # the desk's own reference kinds, in order
 
     @property
     def topic_ids(self) -> tuple[str, ...]:
@@ -204,6 +213,16 @@ def parse_taxonomy(text: str, path: Path) -> Taxonomy:
                 problems.append(("", f"id {name!r} must be lower-case letters, digits and _"))
         if "section" in model.queues:
             problems.append(("queues.section", "'section' is reserved in routing rules; name the queue otherwise"))
+        if model.front_desk not in model.queues:
+            problems.append(("front_desk", f"unknown queue {model.front_desk!r}; known: {', '.join(model.queues)}"))
+        for kind, entity in model.entities.items():
+            if not re.match(_ID, kind):
+                problems.append((f"entities.{kind}", f"id {kind!r} must be lower-case letters, digits and _"))
+            for pattern in entity.patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    problems.append((f"entities.{kind}.patterns", f"not a valid regular expression {pattern!r}: {exc}"))
         for topic_id, topic in model.topics.items():
             if topic.section not in model.queues:
                 problems.append((f"topics.{topic_id}.section", f"unknown queue {topic.section!r}; known: {', '.join(model.queues)}"))
@@ -224,6 +243,9 @@ def parse_taxonomy(text: str, path: Path) -> Taxonomy:
         multi_topic_margin=model.signals.multi_topic_margin,
         learned_threshold=model.signals.learned_threshold,
         words=words,
+        front_desk=model.front_desk,
+        extra_entities=tuple((kind, re.compile(pattern)) for kind, entity in model.entities.items()
+                             for pattern in entity.patterns),
     )
 
 

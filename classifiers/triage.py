@@ -7,9 +7,10 @@ confidence, routed to a person by the rules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision
@@ -69,6 +70,8 @@ def plan_reply(
         return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="unsupported_language")
     if signals.automated:
         return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="automated")
+    if routing.hold_reason is not None:  # the office's own rule: always a person, for this reason
+        return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason=routing.hold_reason)
     request = explicit_request(f"{item.subject}\n{own_words(item)}")
     if request is not None:
         queue = "customer_service"
@@ -94,7 +97,7 @@ def plan_reply(
                          hold_reason="low_confidence")
     reason = (f"Asks {', '.join(asked)} (best {best} at {confidence:.2f}) in '{language}': "
               "front desk, suggested reply.")
-    return ReplyPlan(True, "customer_service", reason, "intents", answer_intents=asked)
+    return ReplyPlan(True, taxonomy.front_desk, reason, "intents", answer_intents=asked)
 
 
 def _fallback_intent(intents: IntentResult, topic: str | None) -> tuple[str, ...]:
@@ -119,14 +122,17 @@ def read_intents(items: Sequence[TriageInput], model: TriageModel) -> list[Readi
     return [Reading(r, h, threshold) for r, h in zip(results, model.holdback.judge(features))]
 
 
-def find_entities(item: TriageInput) -> tuple[Entity, ...]:
-    """The entities of what the sender wrote now (signature included), the subject and forwarded text, each once."""
+def find_entities(item: TriageInput, extra: Sequence[tuple[str, re.Pattern[str]]] = ()) -> tuple[Entity, ...]:
+    """The entities of what the sender wrote now (signature included), the subject and forwarded text, each once.
+
+    ``extra``: the desk's own reference kinds (its taxonomy's ``[entities]``).
+    """
     found: list[Entity] = []
     seen: set[tuple[str, str]] = set()
     sources = (("body", item.new_text), ("signature", item.signature), ("subject", item.subject),
                ("forwarded", item.forwarded_text))
     for source, text in sources:
-        for entity in extract_entities(text, source, _ENTITY_CHARS):
+        for entity in extract_entities(text, source, _ENTITY_CHARS, extra):
             if (entity.kind, entity.value) not in seen:
                 seen.add((entity.kind, entity.value))
                 found.append(entity)
@@ -173,11 +179,13 @@ def decide(
     routing = route(facts, config.rules, taxonomy)
     if reading is None:
         plan = ReplyPlan(routing.standard, routing.queue, routing.reason, routing.rule_id,
-                         hold_reason=None if routing.standard else "no_template")
+                         hold_reason=None if routing.standard else routing.hold_reason or "no_template")
         ranked: tuple[tuple[str, float], ...] = ()
     else:
         plan = plan_reply(item, language.code, topic.topic, topic_band, signals, routing, reading, config)
         ranked = reading.intents.ranked
+    if plan.queue not in taxonomy.queues:  # a fixed queue of the hold-back (asked for a person) this desk calls otherwise
+        plan = replace(plan, queue=taxonomy.front_desk)
     return Decision(
         language=language.code,
         language_confidence=language.confidence,
@@ -230,7 +238,8 @@ def triage_inputs(items: Sequence[TriageInput], model: TriageModel, config: Tria
     topics = classify_item_topics(items, model)
     readings: Sequence[Reading | None] = read_intents(items, model) or [None] * len(items)
     return [
-        decide(item, language, topic, learned, find_entities(item), config, model.version, reading)
+        decide(item, language, topic, learned, find_entities(item, config.taxonomy.extra_entities), config,
+               model.version, reading)
         for item, language, (topic, learned), reading in zip(items, languages, topics, readings)
     ]
 

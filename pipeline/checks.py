@@ -62,7 +62,38 @@ def check_web(loaded: LoadedSettings) -> list[Problem]:
     return web_problems(loaded.settings)
 
 
-CHECKS: list[ConfigCheck] = [check_database, check_mailboxes, check_triage, check_replies, check_web]
+def check_desks(loaded: LoadedSettings) -> list[Problem]:
+    """Each desk: its mailboxes and addresses, its taxonomy and rules, and templates for every intent and language."""
+    from classifiers.config import triage_config_problems
+    from classifiers.corpus import corpus_files, read_corpus
+    from classifiers.config import resolve
+    from pipeline.desks import DEFAULT_DESK, all_desks, desk_setting_problems
+    from pipeline.errors import ClassifierError, ConfigError
+    from classifiers.taxonomy import load_taxonomy
+    from responders.context import desk_template_problems, desk_topics
+    from webapp.sla import sla_problems
+
+    settings = loaded.settings
+    problems = desk_setting_problems(settings)
+    for desk_id, desk in all_desks(settings).items():
+        if desk_id == DEFAULT_DESK and desk_id not in settings.desks:
+            continue  # the install's own [triage] and [replies]: checked by their sections
+        key = f"desks.{desk_id}"
+        problems.extend((f"{key}: {where}", message) for where, message in triage_config_problems(desk.triage))
+        try:
+            examples, _ = read_corpus(corpus_files(resolve(desk.triage.corpus)))
+            intents = sorted({i for e in examples if e.intents for i in e.intents})
+        except (ClassifierError, ConfigError) as exc:
+            problems.append((f"{key}.corpus", str(exc)))
+            intents = []
+        problems.extend(desk_template_problems(key, desk, intents))
+        topics = desk_topics(desk)
+        queues = tuple(load_taxonomy(resolve(desk.triage.taxonomy)).queues) if topics is not None else None
+        problems.extend((f"{key}.sla: {where}", message) for where, message in sla_problems(resolve(desk.sla), queues))
+    return problems
+
+
+CHECKS: list[ConfigCheck] = [check_database, check_mailboxes, check_triage, check_replies, check_web, check_desks]
 
 
 def run_checks(loaded: LoadedSettings) -> list[Problem]:

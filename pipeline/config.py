@@ -211,6 +211,7 @@ class MailboxSettings(_MailServer):
     batch_size: int = Field(default=100, ge=1, le=5000)
     enabled: bool = True
     delivery: DeliverySettings = DeliverySettings()
+    desk: str | None = None  # the desk this mailbox's mail belongs to (None: the default desk)
 
     @field_validator("folders", mode="before")
     @classmethod
@@ -292,6 +293,36 @@ class WebSettings(_Section):
         return [item.strip() for item in value]
 
 
+class DeskSettings(_Section):
+    """One desk: who answers (sender identity), in which languages, with which taxonomy, rules, model and templates.
+
+    ``folder`` holds the desk's own ``taxonomy.toml``, ``routing.toml``, ``sla.toml`` and ``templates/``
+    (with its ``catalogue.toml``: the desk's name, signature and links per language); a path given here
+    overrides the folder's. A desk without a folder uses the ``[triage]``, ``[replies]`` and ``[web]``
+    paths (the default desk of an install with no ``[desks]``).
+    """
+
+    name: str = ""
+    folder: Path | None = None
+    display_name: str | None = None  # the From name of its replies (default: office.name of its catalogue)
+    languages: tuple[str, ...] = ()  # its working languages: each needs templates for every intent
+    addresses: tuple[str, ...] = ()  # receiving addresses of mail that belongs to it (beside its mailboxes)
+    default: bool = False  # mail of no mailbox and no address of a desk (e.g. `triage ingest` files) goes here
+    taxonomy: Path | None = None
+    routing: Path | None = None
+    sla: Path | None = None
+    templates: Path | None = None
+    corpus: Path | None = None
+    model_path: Path | None = None
+
+    @field_validator("languages", "addresses", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
 class DaemonSettings(_Section):
     """How ``triage run`` shares work with other daemons and shows its health.
 
@@ -320,6 +351,7 @@ class Settings(_Section):
     replies: RepliesSettings = RepliesSettings()
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
+    desks: dict[str, DeskSettings] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)

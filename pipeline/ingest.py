@@ -136,6 +136,10 @@ class _ThreadResolver:
             self.in_batch[parsed.message_id] = thread
 
 
+# The desk of a new message from its mailbox (None for files) and its To and Cc addresses.
+DeskAssigner = Callable[[str | None, list[str]], str | None]
+
+
 class Ingestor:
     """Stores raw messages exactly once, quarantining what cannot be parsed."""
 
@@ -146,11 +150,13 @@ class Ingestor:
         limits: ParseLimits | None = None,
         batch_size: int = 200,
         sink: InquirySink = leave_new,
+        desk_for: DeskAssigner | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.limits = limits or ParseLimits()
         self.batch_size = batch_size
         self.sink = sink
+        self.desk_for = desk_for
 
     def ingest(
         self,
@@ -312,7 +318,8 @@ class Ingestor:
                 thread = repo.new_thread(parsed.subject, parsed.thread_key)
                 session.add(thread)
                 threads[parsed.thread_key] = thread
-            stored_now[parsed.fingerprint] = repo.add_message(session, parsed, thread, origin)
+            desk = self.desk_for(origin.mailbox, [str(a) for a in (*parsed.to, *parsed.cc)]) if self.desk_for else None
+            stored_now[parsed.fingerprint] = repo.add_message(session, parsed, thread, origin, desk)
             resolver.remember(parsed, thread)
             outcomes.append(StoredOutcome(origin, "stored"))
         session.flush()

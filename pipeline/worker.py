@@ -20,6 +20,7 @@ from pipeline.backoff import Backoff
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapAuthError, ImapError, TriageError
 from pipeline.handoff import InquirySink
+from pipeline.desks import assign_desk
 from pipeline.ingest import IngestStats, Ingestor
 from pipeline.leases import AnyEvent, LeaseKeeper
 from pipeline.runtime import Runtime
@@ -106,7 +107,7 @@ class MailboxWorker:
         self.slots = slots
         self.stop = stop or threading.Event()
         self.ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.batch_size,
-                                 sink=sink)
+                                 sink=sink, desk_for=self._desk_of)
         self.failures = FetchFailures()
         self.backoff = Backoff(initial=1.0, maximum=300.0)
         self.auth_backoff = Backoff(initial=30.0, maximum=1800.0)
@@ -119,6 +120,12 @@ class MailboxWorker:
         self._pending = False
         self._retry_at: float | None = None
         self.leases: LeaseKeeper | None = None  # set by the daemon: each folder is synced under its lease
+
+    def _desk_of(self, mailbox: str | None, recipients: list[str]) -> str | None:
+        """The desk of a message of this mailbox: the mailbox's own, else by its receiving address."""
+        if self.settings.desk:
+            return self.settings.desk
+        return assign_desk(self.runtime.settings, mailbox or self.name, recipients)
 
     # -- one sync -------------------------------------------------------------------------------------------
 

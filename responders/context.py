@@ -7,13 +7,14 @@ what ``triage check-config`` reports about the templates.
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from classifiers.config import resolve
 from classifiers.taxonomy import load_taxonomy
 from pipeline.config import MailboxSettings, Settings
+from pipeline.desks import DEFAULT_DESK, Desk, all_desks, default_desk
 from pipeline.errors import ConfigError, ReplyError
 from responders.casefacts import NO_REGISTER, CaseFactsProvider, load_register
 from responders.policy import ReplyPolicy
@@ -44,13 +45,33 @@ class ReplyContext:
     library: Library
     policy: ReplyPolicy
     case_facts: CaseFactsProvider = NO_REGISTER
+    desk: str = DEFAULT_DESK
+    desk_libraries: Mapping[str, Library] = field(default_factory=dict)
+    display_name: str | None = None  # the desk's From name, when it sets one
 
     @classmethod
     def load(cls, settings: Settings) -> "ReplyContext":
-        """Load the templates and the register named by the settings; ``ConfigError`` when either is unusable."""
+        """Load the templates and the register named by the settings; ``ConfigError`` when either is unusable.
+
+        Each desk's templates are loaded too; the context is the default desk's (``for_desk`` gives another's).
+        """
         library = load_library(templates_directory(settings), taxonomy_topics(settings))
-        return cls(settings=settings, library=library, policy=ReplyPolicy.from_settings(settings),
-                   case_facts=register_of(settings))
+        libraries: dict[str, Library] = {DEFAULT_DESK: library}
+        for desk_id, desk in all_desks(settings).items():
+            if desk_id not in libraries or desk_id in settings.desks:
+                libraries[desk_id] = load_library(resolve(desk.templates), desk_topics(desk))
+        context = cls(settings=settings, library=library, policy=ReplyPolicy.from_settings(settings),
+                      case_facts=register_of(settings), desk_libraries=libraries)
+        return context.for_desk(default_desk(settings))
+
+    def for_desk(self, desk: str | None) -> "ReplyContext":
+        """The context of one desk: its templates and sender identity (the default desk's for an unknown id)."""
+        chosen = desk if desk is not None and desk in self.desk_libraries else default_desk(self.settings)
+        if chosen not in self.desk_libraries:
+            return self
+        own = self.settings.desks.get(chosen)
+        return replace(self, desk=chosen, library=self.desk_libraries[chosen],
+                       display_name=own.display_name if own is not None else None)
 
     def mailbox_for(self, mailbox: str | None) -> tuple[str, MailboxSettings]:
         """The mailbox a reply leaves from: the inquiry's own, else ``replies.default_mailbox``, else the only one."""
@@ -89,6 +110,40 @@ def template_problems(settings: Settings) -> list[Problem]:
     except ConfigError as exc:
         problems.extend(exc.problems)
     return problems
+
+
+def desk_template_problems(key: str, desk: Desk, intents: Collection[str]) -> list[Problem]:
+    """A desk's templates: they load, and answer every intent of its corpus in every one of its working languages."""
+    directory = resolve(desk.templates)
+    topics = desk_topics(desk)
+    try:
+        library = load_library(directory, topics)
+    except ConfigError as exc:
+        return [(f"{key}.templates: {where}", message) for where, message in exc.problems]
+    problems = [(f"{key}.templates: {where}", message) for where, message in library.problems]
+    catalogue = library.catalogue
+    for language in desk.languages:
+        if language not in catalogue.languages:
+            problems.append((f"{key}.languages", f"working language {language!r} has no templates in {directory} "
+                             f"(its catalogue has {', '.join(catalogue.languages)})"))
+    for intent in intents:
+        if catalogue.reply(intent) is None:
+            problems.append((f"{key}.templates", f"intent {intent!r} of the desk's corpus has no template in "
+                             f"{directory / 'catalogue.toml'}"))
+    for spec in catalogue.templates:
+        for language in desk.languages or catalogue.languages:
+            if language in catalogue.languages and not catalogue.path_of(spec.id, language).is_file():
+                problems.append((f"{key}.templates", f"template {spec.id!r} is missing in {language!r}: "
+                                 f"{catalogue.path_of(spec.id, language)}"))
+    return problems
+
+
+def desk_topics(desk: Desk) -> Collection[str] | None:
+    """The topics of a desk's taxonomy (None when it cannot be read: its own check reports that)."""
+    try:
+        return tuple(load_taxonomy(resolve(desk.triage.taxonomy)).topics)
+    except ConfigError:
+        return None
 
 
 def delivery_problems(settings: Settings) -> list[Problem]:

@@ -180,7 +180,7 @@ def outgoing(reply: OutgoingReply, mailbox: MailboxSettings | None, context: Rep
         from_address, from_name = mailbox.delivery.from_address or mailbox.user, mailbox.delivery.from_name or ""
     mail = OutgoingMail(
         from_address=from_address,
-        from_name=from_name or office.get("name", ""),
+        from_name=from_name or context.display_name or office.get("name", ""),
         to_address=reply.to,
         to_name=reply.to_name,
         subject=with_case_tag(reply.subject, reply.inquiry_id),

@@ -56,8 +56,10 @@ _MONTHS = {
            "novembre", "décembre"),
     "es": ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
            "noviembre", "diciembre"),
+    "de": ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober",
+           "November", "Dezember"),
 }
-_AND = {"en": "and", "fr": "et", "es": "y"}
+_AND = {"en": "and", "fr": "et", "es": "y", "de": "und"}
 
 
 # --- filters (pure, per language) ---------------------------------------------------------
@@ -74,6 +76,8 @@ def date_long(value: str, language: str) -> str:
         return f"{'1er' if day.day == 1 else day.day} {month} {day.year}"
     if language == "es":
         return f"{day.day} de {month} de {day.year}"
+    if language == "de":
+        return f"{day.day}. {month} {day.year}"
     return f"{day.day} {month} {day.year}"
 
 

@@ -19,7 +19,7 @@ from webapp.services.replies import Deliverer
 from webapp.secret import load_secret
 from webapp.sla import Sla, load_sla
 from webapp.throttle import LoginThrottle
-from webapp.vocabulary import Vocabulary
+from webapp.vocabulary import Vocabulary, desks_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def load_replies(settings: Settings) -> ReplyContext | None:
 def build_context(settings: Settings, db: sessionmaker[Session], *, deliver: bool = True) -> WebContext:
     """Load the taxonomy, routing rules, SLAs, reply templates and the signing key; ``ConfigError`` if wrong."""
     config = load_triage_config(settings.triage)
-    vocabulary = Vocabulary.from_taxonomy(config.taxonomy)
+    vocabulary = desks_vocabulary(settings, config.taxonomy)
     sla_path = resolve(settings.web.sla)
     replies = load_replies(settings)
     return WebContext(

@@ -53,12 +53,15 @@ def suggestion_json(file: str, parsed: ParsedMessage | None, decision: Decision 
 @click.command("suggest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message per line.")
+@click.option("--desk", "desk", default=None, metavar="ID",
+              help="The desk that answers: its taxonomy, model, templates and identity (default: the default desk).")
 @click.pass_obj
-def suggest(state: CliState, paths: tuple[str, ...], as_json: bool) -> None:
+def suggest(state: CliState, paths: tuple[str, ...], as_json: bool, desk: str | None) -> None:
     """Suggest replies for .eml files, folders of them or mbox files, without touching the database."""
     from classifiers.config import load_triage_config
     from classifiers.registry import load_or_train
     from classifiers.triage import triage_messages
+    from pipeline.commands.triage import desk_triage_settings
     from pipeline.errors import ParseError
     from pipeline.mail.parse import parse_message
     from pipeline.mail.parse import parse_limits_for
@@ -70,9 +73,10 @@ def suggest(state: CliState, paths: tuple[str, ...], as_json: bool) -> None:
 
     checked = check_paths(paths)
     settings = state.loaded().settings
-    context = ReplyContext.load(settings)
-    config = load_triage_config(settings.triage)
-    model = load_or_train(settings.triage, config)
+    triage_settings = desk_triage_settings(state, desk)
+    context = ReplyContext.load(settings).for_desk(desk)
+    config = load_triage_config(triage_settings)
+    model = load_or_train(triage_settings, config)
     limits = parse_limits_for(settings.ingest)
     unreadable = 0
 

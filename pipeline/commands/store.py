@@ -106,8 +106,10 @@ def _with_progress(items: Iterator["SourceItem | SourceProblem"], mode: str) -> 
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="End with one JSON line of counts.")
 @click.option("--progress/--no-progress", default=None, help="Show a progress bar (default: on a terminal).")
+@click.option("--desk", "desk", default=None, metavar="ID",
+              help="The desk these messages belong to (default: the desk of their receiving address, else the default desk).")
 @pass_state
-def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: bool | None) -> None:
+def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: bool | None, desk: str | None) -> None:
     """Store every message of .eml files, folders, mbox files and Maildirs, exactly once.
 
     A path that is missing or unreadable is reported and makes the exit status 1; the others are
@@ -115,10 +117,14 @@ def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: boo
     """
     from itertools import chain
 
+    from pipeline.desks import all_desks, desk_assigner
     from pipeline.ingest import Ingestor, StoredOutcome
     from pipeline.rounds.triage import LazyTriageSink
     from pipeline.sources.files import iter_paths, usable_paths
 
+    if desk is not None and desk not in all_desks(state.loaded().settings):
+        raise click.BadParameter(f"unknown desk {desk!r}; known: {', '.join(all_desks(state.loaded().settings))}",
+                                 param_hint="--desk")
     checked, missing = usable_paths(paths)
     if not checked:
         for problem in missing:
@@ -128,7 +134,7 @@ def ingest(state: CliState, paths: tuple[str, ...], as_json: bool, progress: boo
     settings = runtime.settings
     mode = settings.ingest.progress if progress is None else ("always" if progress else "never")
     ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, batch_size=settings.ingest.batch_size,
-                        sink=LazyTriageSink(runtime))
+                        sink=LazyTriageSink(runtime), desk_for=desk_assigner(settings, desk))
 
     def report(outcomes: "list[StoredOutcome]") -> None:
         for outcome in outcomes:
@@ -217,11 +223,13 @@ def quarantine_list(state: CliState, limit: int) -> None:
 @pass_state
 def quarantine_retry(state: CliState, ids: tuple[int, ...], as_json: bool) -> None:
     """Parse quarantined items again (all, or the given ids); release those that now store."""
+    from pipeline.desks import desk_assigner
     from pipeline.ingest import Ingestor, retry_quarantined
     from pipeline.rounds.triage import LazyTriageSink
 
     runtime = state.runtime()
-    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, sink=LazyTriageSink(runtime))
+    ingestor = Ingestor(runtime.session_factory, limits=runtime.parse_limits, sink=LazyTriageSink(runtime),
+                        desk_for=desk_assigner(runtime.settings))
     stats = retry_quarantined(ingestor, ids or None)
     if as_json:
         click.echo(json.dumps(stats.as_json()))

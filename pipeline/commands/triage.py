@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from classifiers.decision import Decision
     from classifiers.model import TriageModel
     from pipeline.commands.state import CliState
+    from pipeline.config import TriageSettings
     from pipeline.errors import ParseError
     from pipeline.mail.parse import ParseLimits
     from pipeline.sources.base import SourceItem
@@ -33,11 +34,27 @@ if TYPE_CHECKING:
 _BATCH = 200
 
 
-def _triage_setup(state: "CliState") -> tuple[TriageConfig, TriageModel]:
+DESK_OPTION = click.option("--desk", "desk", default=None, metavar="ID",
+                           help="The desk whose taxonomy, rules and model to use (default: the default desk).")
+
+
+def desk_triage_settings(state: "CliState", desk: str | None) -> "TriageSettings":
+    """The triage settings of a desk named on the command line (the default desk's when none is named)."""
+    from pipeline.desks import all_desks, default_desk
+
+    settings = state.loaded().settings
+    desks = all_desks(settings)
+    chosen = desk or default_desk(settings)
+    if chosen not in desks:
+        raise click.BadParameter(f"unknown desk {chosen!r}; known: {', '.join(desks)}", param_hint="--desk")
+    return desks[chosen].triage
+
+
+def _triage_setup(state: "CliState", desk: str | None = None) -> tuple[TriageConfig, TriageModel]:
     from classifiers.config import load_triage_config
     from classifiers.registry import load_or_train
 
-    settings = state.loaded().settings.triage
+    settings = desk_triage_settings(state, desk)
     config = load_triage_config(settings)
     return config, load_or_train(settings, config)
 
@@ -90,8 +107,9 @@ def contract_json(file: str, message_id: str | None, decision: Decision) -> dict
 @click.command("classify")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per message per line.")
+@DESK_OPTION
 @click.pass_obj
-def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
+def classify(state: "CliState", paths: tuple[str, ...], as_json: bool, desk: str | None) -> None:
     """Triage .eml files, folders of them or mbox files, without touching the database."""
     from pipeline.mail.parse import parse_limits_for
     from pipeline.sources.base import SourceProblem
@@ -99,7 +117,7 @@ def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
 
     checked = check_paths(paths)
     settings = state.loaded().settings
-    config, model = _triage_setup(state)
+    config, model = _triage_setup(state, desk)
     problems: list[Any] = []
 
     def readable() -> Iterator[SourceItem]:
@@ -134,15 +152,17 @@ def classify(state: "CliState", paths: tuple[str, ...], as_json: bool) -> None:
 @click.option("--split", type=click.Choice(["test", "train", "all"]), default=None,
               help="Which examples to score (default: test for the corpus, all for --data).")
 @click.option("--json", "as_json", is_flag=True, help="The whole report as one JSON object.")
+@DESK_OPTION
 @click.pass_obj
-def evaluate_command(state: "CliState", data: Path | None, split: str | None, as_json: bool) -> None:
+def evaluate_command(state: "CliState", data: Path | None, split: str | None, as_json: bool,
+                     desk: str | None) -> None:
     """Score triage on held-out examples: per-topic P/R/F1, macro-F1, languages, confusion, bands."""
     from classifiers.config import resolve
     from classifiers.corpus import corpus_files, of_split, read_corpus
     from classifiers.evaluation import evaluate, format_report, report_json
 
-    settings = state.loaded().settings.triage
-    config, model = _triage_setup(state)
+    settings = desk_triage_settings(state, desk)
+    config, model = _triage_setup(state, desk)
     examples, _ = read_corpus(corpus_files(data if data is not None else resolve(settings.corpus)))
     chosen = split or ("all" if data is not None else "test")
     if chosen != "all":
@@ -155,13 +175,14 @@ def evaluate_command(state: "CliState", data: Path | None, split: str | None, as
 
 @click.command("train")
 @click.option("--json", "as_json", is_flag=True, help="Print the model's description as JSON.")
+@DESK_OPTION
 @click.pass_obj
-def train(state: "CliState", as_json: bool) -> None:
+def train(state: "CliState", as_json: bool, desk: str | None) -> None:
     """Rebuild the default model from the corpus and save it where triage.model_path says."""
     from classifiers.config import load_triage_config
     from classifiers.registry import build_model, model_location, save_model
 
-    settings = state.loaded().settings.triage
+    settings = desk_triage_settings(state, desk)
     config = load_triage_config(settings)
     started = time.perf_counter()
     model = build_model(settings, config)
@@ -196,14 +217,13 @@ def _parse_since(value: str) -> datetime:
 @click.pass_obj
 def retriage(state: "CliState", since: str | None, pending: bool, as_json: bool) -> None:
     """Triage stored inquiries again (after a model or rules change), or those still new."""
-    from pipeline.rounds.triage import TriageService, TriageStats
+    from pipeline.rounds.triage import TriageStats, triage_service
 
     if not since and not pending:
         raise click.UsageError("give --since DATE or --pending")
     moment = _parse_since(since) if since else None
     runtime = state.runtime()
-    config, model = _triage_setup(state)
-    service = TriageService(runtime.session_factory, model=model, config=config)
+    service = triage_service(runtime)
     stats = TriageStats()
     if moment is not None:
         stats = service.retriage_since(moment)
@@ -216,10 +236,10 @@ def retriage(state: "CliState", since: str | None, pending: bool, as_json: bool)
             if turn.triaged == 0:
                 break
     if as_json:
-        click.echo(json.dumps(stats.as_json() | {"model_version": model.version}))
+        click.echo(json.dumps(stats.as_json() | {"model_version": service.model.version}))
     else:
         queues = ", ".join(f"{q} {n}" for q, n in sorted(stats.by_queue.items())) or "none"
-        click.echo(f"triaged {stats.triaged} inquiries with model {model.version}: {queues}")
+        click.echo(f"triaged {stats.triaged} inquiries with model {service.model.version}: {queues}")
     if stats.failed:
         for error in stats.errors:
             click.echo(f"triage: error: {error}", err=True)

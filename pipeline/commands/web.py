@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 def _vocabulary(state: "CliState") -> "Vocabulary":
     from classifiers.config import load_triage_config
-    from webapp.vocabulary import Vocabulary
+    from webapp.vocabulary import desks_vocabulary
 
-    return Vocabulary.from_taxonomy(load_triage_config(state.loaded().settings.triage).taxonomy)
+    settings = state.loaded().settings
+    return desks_vocabulary(settings, load_triage_config(settings.triage).taxonomy)
 
 
 def _password(from_stdin: bool) -> str:

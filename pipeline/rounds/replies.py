@@ -91,6 +91,7 @@ def recover_deliveries(
 def _prepare_acknowledgement(session: Session, inquiry_id: int, context: ReplyContext, now: datetime) -> int | str:
     """The id of a new approved acknowledgement, or why there is none."""
     inquiry = stored_inquiry(session, inquiry_id, lock=True)
+    context = context.for_desk(inquiry.desk)
     mailbox = inquiry.mailbox
     settings = context.settings.mailboxes.get(mailbox or "")
     if mailbox is None or settings is None or not settings.delivery.auto_acknowledge:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.inputs import TriageInput, domain_of, subject_text
-from pipeline.config import TriageSettings
+from pipeline.config import Settings, TriageSettings
+from pipeline.desks import DEFAULT_DESK, default_desk, desk_of
 from pipeline.errors import StorageError, TriageError
 from pipeline.rwlock import SharedExclusiveLock
 from pipeline.store import repository as repo
@@ -106,15 +107,41 @@ def state_for(decision: Decision) -> str:
     return STATE_TRIAGED if decision.standard else STATE_ROUTED
 
 
+# The configuration and model of a desk (by its id, as stored with the inquiry).
+DeskTriage = Callable[[str], tuple[TriageConfig, "TriageModel"]]
+
+
 class TriageService:
-    """Triages stored inquiries with one model and configuration."""
+    """Triages stored inquiries with the model and configuration of their desk.
+
+    ``model`` and ``config`` are the default desk's; ``desks`` gives another desk's (none: every
+    inquiry is triaged with the default desk's).
+    """
 
     def __init__(self, session_factory: sessionmaker[Session], *, model: "TriageModel", config: TriageConfig,
-                 batch_size: int = 200) -> None:
+                 batch_size: int = 200, desks: DeskTriage | None = None, default_desk: str = DEFAULT_DESK) -> None:
         self.session_factory = session_factory
         self.model = model
         self.config = config
         self.batch_size = batch_size
+        self.desks = desks
+        self.default_desk = default_desk
+
+    def _decide(self, rows: Sequence[tuple[Inquiry, Message]]) -> list[Decision]:
+        from classifiers.triage import triage_inputs  # scikit-learn is imported when triage first runs
+
+        by_desk: dict[str, list[int]] = {}
+        for index, (inquiry, _) in enumerate(rows):
+            desk = inquiry.desk or self.default_desk
+            by_desk.setdefault(desk if self.desks is not None else self.default_desk, []).append(index)
+        decisions: list[Decision | None] = [None] * len(rows)
+        for desk, indexes in by_desk.items():
+            config, model = (self.config, self.model) if desk == self.default_desk or self.desks is None \
+                else self.desks(desk)
+            found = triage_inputs([stored_input(*rows[i]) for i in indexes], model, config)
+            for index, decision in zip(indexes, found):
+                decisions[index] = decision
+        return [d for d in decisions if d is not None]
 
     def __call__(self, inquiry_ids: Sequence[int]) -> None:
         """The ingest sink: triage the inquiries just stored; a failure leaves them ``new`` for a worker."""
@@ -170,9 +197,7 @@ class TriageService:
         stats.skipped += len(ids) - len(rows)
         if not rows:
             return
-        from classifiers.triage import triage_inputs  # scikit-learn is imported when triage first runs
-
-        decisions = triage_inputs([stored_input(i, m) for i, m in rows], self.model, self.config)
+        decisions = self._decide(rows)
         records = save_decisions(session, [(i.id, decision_values(d)) for (i, _), d in zip(rows, decisions)], trigger)
         now = utcnow()
         for (inquiry, message), decision, record in zip(rows, decisions, records):
@@ -202,7 +227,10 @@ _LOADED: dict[tuple[TriageSettings, float | None], tuple[TriageConfig, "TriageMo
 
 
 def shared_triage(settings: TriageSettings) -> tuple[TriageConfig, "TriageModel"]:
-    """The configuration and model of these settings, loaded (or trained) once per process and model file."""
+    """The configuration and model of these settings, loaded (or trained) once per process and model file.
+
+    Each desk's settings are cached apart: triaging one desk never unloads another's model.
+    """
     from classifiers.config import load_triage_config
     from classifiers.registry import load_or_train, model_location
 
@@ -211,11 +239,26 @@ def shared_triage(settings: TriageSettings) -> tuple[TriageConfig, "TriageModel"
         key = (settings, path.stat().st_mtime if path.exists() else None)
         if key not in _LOADED:
             config = load_triage_config(settings)
-            _LOADED.clear()
+            for stale in [k for k in _LOADED if k[0] == settings]:
+                del _LOADED[stale]
             _LOADED[key] = (config, load_or_train(settings, config))
             if key[1] is None and path.exists():  # trained just now: remember it under the file's time too
                 _LOADED[(settings, path.stat().st_mtime)] = _LOADED[key]
         return _LOADED[key]
+
+
+def desk_triage(settings: Settings) -> DeskTriage:
+    """The configuration and model of each desk of these settings, loaded once per process (``shared_triage``)."""
+    return lambda desk: shared_triage(desk_of(settings, desk).triage)
+
+
+def triage_service(runtime: "Runtime", *, batch_size: int = 200) -> TriageService:
+    """A triage service for every desk of a process: the default desk's model loaded now, the others' on first use."""
+    settings = runtime.settings
+    default = default_desk(settings)
+    config, model = shared_triage(desk_of(settings, default).triage)
+    return TriageService(runtime.session_factory, model=model, config=config, batch_size=batch_size,
+                         desks=desk_triage(settings), default_desk=default)
 
 
 class LazyTriageSink:
@@ -229,12 +272,12 @@ class LazyTriageSink:
         if self.disabled is not None:
             return
         try:
-            config, model = shared_triage(self.runtime.settings.triage)
+            service = triage_service(self.runtime)
         except TriageError as exc:
             self.disabled = str(exc)
             log.error("triage is off for this run, inquiries stay new (%s); once fixed run `triage retriage --pending`", exc)
             return
-        TriageService(self.runtime.session_factory, model=model, config=config)(inquiry_ids)
+        service(inquiry_ids)
 
 
 class PendingTriage:
@@ -256,14 +299,13 @@ class PendingTriage:
     def __call__(self) -> TriageStats:
         total = TriageStats()
         try:
-            config, model = shared_triage(self.runtime.settings.triage)
+            service = triage_service(self.runtime, batch_size=self.batch)
         except TriageError as exc:
             if str(exc) != self._disabled:
                 log.error("triage: cannot load the model, pending inquiries stay new (%s)", exc)
             self._disabled = str(exc)
             return total
         self._disabled = None
-        service = TriageService(self.runtime.session_factory, model=model, config=config, batch_size=self.batch)
         while not self.stop.is_set():
             with self.guard.exclusive() if self.guard is not None else nullcontext():
                 try:

@@ -139,6 +139,7 @@ class Inquiry(Base):
     signature: Mapped[str] = mapped_column(Text, default="")
     forwarded_text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
+    desk: Mapped[str | None] = mapped_column(String(64), index=True)  # None: the default desk (stored before desks)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

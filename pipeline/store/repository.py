@@ -175,8 +175,9 @@ def add_blob(session: Session, sha256: str, raw: bytes) -> None:
     session.add(RawBlob(sha256=sha256, size=len(raw), data=raw))
 
 
-def add_message(session: Session, parsed: ParsedMessage, thread: Thread, origin: Origin) -> tuple[Message, Inquiry]:
-    """Store a new message, its inquiry in state ``new``, its attachments and first sighting."""
+def add_message(session: Session, parsed: ParsedMessage, thread: Thread, origin: Origin,
+                desk: str | None = None) -> tuple[Message, Inquiry]:
+    """Store a new message, its inquiry in state ``new`` (in ``desk``), its attachments and first sighting."""
     message = Message(
         fingerprint=parsed.fingerprint,
         raw_sha256=parsed.raw_sha256,
@@ -207,6 +208,7 @@ def add_message(session: Session, parsed: ParsedMessage, thread: Thread, origin:
         signature=parsed.parts.signature,
         forwarded_text=parsed.parts.forwarded_text,
         html=parsed.html,
+        desk=desk,
     )
     message.inquiry = inquiry
     for position, attachment in enumerate(parsed.attachments):

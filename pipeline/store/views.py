@@ -37,6 +37,7 @@ class StoredInquiry:
     mailbox: str | None
     folder: str | None
     created_at: datetime
+    desk: str | None = None
 
 
 def first_seen(session: Session, message_pk: int) -> tuple[str | None, str | None]:
@@ -73,7 +74,13 @@ def inquiry_view(inquiry: Inquiry, message: Message, mailbox: str | None, folder
         recipients=tuple(message.recipients or ()), sent_at=message.sent_at, is_auto_reply=message.is_auto_reply,
         is_bounce=message.is_bounce, is_mailing_list=message.is_mailing_list,
         automation_reason=message.automation_reason, mailbox=mailbox, folder=folder, created_at=inquiry.created_at,
+        desk=inquiry.desk,
     )
+
+
+def inquiry_desk(session: Session, inquiry_id: int) -> str | None:
+    """The desk an inquiry belongs to (None: stored before desks, the default desk's)."""
+    return session.execute(select(Inquiry.desk).where(Inquiry.id == inquiry_id)).scalar_one_or_none()
 
 
 def stored_inquiry(session: Session, inquiry_id: int, *, lock: bool = False) -> StoredInquiry:

@@ -10,6 +10,6 @@ MIN_SAMPLES = 10  # a count check must fail when the samples are missing, not pa
 
 def sample_count() -> int:
     """How many sample .eml files ship with the demo; fails when they are (nearly) all gone."""
-    count = len(list(SAMPLES.glob("*.eml")))
+    count = len(list(SAMPLES.rglob("*.eml")))  # every desk's samples: `triage ingest data/samples` reads sub-folders
     assert count >= MIN_SAMPLES, f"expected at least {MIN_SAMPLES} sample inquiries in {SAMPLES}, found {count}"
     return count

@@ -31,7 +31,7 @@ from pipeline.store.db import unit_of_work
 from pipeline.store.decisions import stored_decision
 from pipeline.store.models import utcnow
 from pipeline.store.replies import NewSuggestion, SuggestionInfo
-from pipeline.store.views import StoredInquiry, stored_inquiry
+from pipeline.store.views import StoredInquiry, inquiry_desk, stored_inquiry
 from responders import deliver
 from responders.compose import new_message_id
 from responders.context import OUTBOX, ReplyContext
@@ -98,6 +98,7 @@ def suggest_for_inquiry(
     if decision is None:
         return NoReply("the inquiry has not been triaged yet")
     facts = inquiry_facts(inquiry)
+    context = context.for_desk(inquiry.desk)
     reply = suggest_reply(decision, facts, context.library, context.policy, require_standard=require_standard,
                           case_facts=context.case_facts)
     if isinstance(reply, NoReply):
@@ -115,6 +116,7 @@ def edit_suggestion(
     if current.kind != store.REPLY:
         raise ReplyError("an automatic acknowledgement cannot be edited")
     tagged, text = checked_edit(subject, body, current.inquiry_id)
+    context = context.for_desk(inquiry_desk(session, current.inquiry_id))
     html = context.library.html_of(text, current.language, tagged)
     return store.save_edit(session, suggestion_id, tagged, text, html, actor, expected_version=expected_version)
 
@@ -201,6 +203,7 @@ def _begin(session: Session, suggestion_id: int, context: ReplyContext, now: dat
     problem = _problem(session, suggestion, context, now)
     if problem is not None:
         return _refuse(session, suggestion, problem, actor, now)
+    context = context.for_desk(inquiry_desk(session, suggestion.inquiry_id))
     mailbox: MailboxSettings | None = None
     if context.uses_outbox(suggestion.mailbox):
         name = OUTBOX
