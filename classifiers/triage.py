@@ -89,8 +89,12 @@ def plan_reply(
         best, confidence = reading.intents.top
         return ReplyPlan(False, hold.queue, reason_sentence(reason, hold.queue, best, confidence), "learned-hold",
                          hold_reason=reason)
-    asked = reading.intents.asked or _fallback_intent(reading.intents, topic if topic_band == "high" else None)
     best, confidence = reading.intents.top
+    if not reading.intents.asked and (signals.urgent or signals.deadline):
+        # Urgent, and no intent is sure: a guessed standard answer would cost the sender the time they lack.
+        return ReplyPlan(False, hold.queue, reason_sentence("deadline_at_risk", hold.queue), "urgent-unsure",
+                         hold_reason="deadline_at_risk")
+    asked = reading.intents.asked or _fallback_intent(reading.intents, topic if topic_band == "high" else None)
     if not asked:
         queue = taxonomy.section_of(topic)
         return ReplyPlan(False, queue, reason_sentence("low_confidence", queue, best, confidence), "low-confidence",

@@ -28,13 +28,16 @@ GREETINGS = {"en": "Dear ", "fr": "Bonjour ", "es": "Estimado/a "}
 CLOSINGS = {"en": "Kind regards,", "fr": "Bien cordialement,", "es": "Atentamente,"}
 # What a reply says when it asks for a reference number: never when the inquiry gave one.
 ASKS_FOR_NUMBER = {
-    "en": ("does not give the", "reply with the registration number", "registration or application number and",
+    "en": ("does not give the", "could not recognise one in your message",
+           "reply with the registration number", "registration or application number and",
            "(or the registration number, for a renewal)", "with its number and", "with the patent number",
            "and the application or registration number", "does not say which application"),
-    "fr": ("n'indique pas le numéro", "avec le numéro d'enregistrement et", "numéro d'enregistrement ou de demande et",
+    "fr": ("n'indique pas le numéro", "pas pu le reconnaître dans votre message",
+           "avec le numéro d'enregistrement et", "numéro d'enregistrement ou de demande et",
            "(ou le numéro d'enregistrement, pour un renouvellement)", "avec son numéro et", "le numéro du brevet,",
            "et le numéro de la demande ou de l'enregistrement", "n'indique pas pour quelle demande"),
-    "es": ("no indica el número", "con el número de registro y", "número de registro o de solicitud y",
+    "es": ("no indica el número", "no hemos podido reconocerlo en su mensaje",
+           "con el número de registro y", "número de registro o de solicitud y",
            "(o el número de registro, en el caso de una renovación)", "con su número y", "el número de la patente,",
            "el número de la solicitud o del registro", "no indica a qué solicitud"),
 }
@@ -109,7 +112,7 @@ def test_several_intents_make_one_reply_with_a_section_each_in_the_order_asked(
 def test_one_intent_has_no_numbered_heading(library: Library) -> None:
     reply = _reply(library, "en", ("renewal--grace_period",), "Is the grace period still open for DM/212 345?")
     assert not re.search(r"^1\. ", reply.text, re.MULTILINE)
-    assert "\n\nThank you for your message concerning DM/212345.\n\nYes. An international registration" in reply.text
+    assert "\n\nThank you for your message concerning DM/212345.\n\nAn international registration" in reply.text
 
 
 def test_an_intent_asked_twice_is_answered_once(library: Library) -> None:
