@@ -24,6 +24,7 @@ from pipeline.store.models import (
     utcnow,
 )
 from pipeline.store.replies import SuggestionInfo, current_suggestion, thread_replies
+from responders.blanks import BLANK_PATTERN
 from webapp.attachments import safe_content_type
 from webapp.highlight import entity_spans
 from webapp.services import gate
@@ -247,6 +248,28 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
             actions=gate.offered(inquiry.state) if case is not None else frozenset(),
         )
+
+
+@dataclass(frozen=True)
+class DraftPart:
+    """A piece of a draft's text for the preview: plain text, or a blank still to fill (``label`` set)."""
+
+    text: str
+    label: str | None = None
+
+
+def draft_parts(text: str) -> tuple[DraftPart, ...]:
+    """A draft's text cut into plain pieces and ``[[to fill: ...]]`` blanks, in order (for highlighting)."""
+    parts: list[DraftPart] = []
+    start = 0
+    for match in BLANK_PATTERN.finditer(text or ""):
+        if match.start() > start:
+            parts.append(DraftPart(text[start:match.start()]))
+        parts.append(DraftPart(match.group(0), match.group(1) or "?"))
+        start = match.end()
+    if start < len(text or ""):
+        parts.append(DraftPart(text[start:]))
+    return tuple(parts)
 
 
 def undoable_actions() -> frozenset[str]:

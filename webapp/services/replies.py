@@ -48,7 +48,7 @@ def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | No
 def _translated() -> Iterator[None]:
     try:
         yield
-    except (StaleSuggestionError, IllegalTransition) as exc:
+    except (StaleSuggestionError, IllegalTransition, reply_service.UnfilledBlanks) as exc:
         raise Conflict(str(exc)) from exc
     except ReplyError as exc:
         raise BadInput(str(exc)) from exc

@@ -36,6 +36,7 @@ from responders.compose import new_message_id
 from responders.context import ReplyContext
 from responders.deliver import DeliveryOutcome, Job
 from responders.edits import checked_edit
+from responders.blanks import unfilled_blanks
 from responders.facts import InquiryFacts, facts_from_stored
 from responders.policy import cap_reached, refusal
 from responders.suggest import NoReply, Reply, suggest_reply
@@ -43,9 +44,24 @@ from responders.suggest import NoReply, Reply, suggest_reply
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SuggestionInfo", "approve", "current_suggestion", "deliver_one", "discard", "edit_suggestion", "inquiry_facts",
+    "SuggestionInfo", "UnfilledBlanks", "approve", "blanks_message", "current_suggestion", "deliver_one", "discard", "edit_suggestion", "inquiry_facts",
     "new_suggestion", "resolve_uncertain", "suggest_for_inquiry", "suggestion_info",
 ]
+
+
+class UnfilledBlanks(ReplyError):
+    """A reply still carries ``[[to fill: ...]]`` blanks: it must not be approved until they are filled."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = tuple(labels)
+        super().__init__(blanks_message(labels))
+
+
+def blanks_message(labels: list[str]) -> str:
+    """What staff are told when a reply still has blanks: how many, and which."""
+    count = len(labels)
+    listed = "; ".join(labels[:10]) + ("; ..." if count > 10 else "")
+    return f"fill the {count} blank{'s' if count != 1 else ''} first: {listed}"
 
 
 def inquiry_facts(inquiry: StoredInquiry) -> InquiryFacts:
@@ -122,8 +138,14 @@ def approve(
     session: Session, suggestion_id: int, actor: str, context: ReplyContext, *,
     expected_version: int | None = None, now: datetime | None = None,
 ) -> SuggestionInfo:
-    """Approve a suggestion for delivery: it gets its Message-ID (the idempotency key) and its mailbox."""
+    """Approve a suggestion for delivery: it gets its Message-ID (the idempotency key) and its mailbox.
+
+    Refused (``UnfilledBlanks``) while its subject or text still carries a blank.
+    """
     current = store.check_editable(session, suggestion_id, expected_version, "approve")
+    blanks = unfilled_blanks(current.subject) + unfilled_blanks(current.body)
+    if blanks:
+        raise UnfilledBlanks(blanks)
     facts = inquiry_facts(stored_inquiry(session, current.inquiry_id))
     refused = refusal(facts, context.policy)
     if refused is not None:
