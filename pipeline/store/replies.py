@@ -36,6 +36,8 @@ from pipeline.store.models import (
 )
 
 SUGGESTED, EDITED, APPROVED, SENT, DISCARDED = "suggested", "edited", "approved", "sent", "discarded"
+# A draft set aside when staff switched the reply to other templates: kept to be shown and restored, never sent.
+REPLACED = "replaced"
 OPEN_STATUSES = (SUGGESTED, EDITED, APPROVED)
 PENDING, DONE, FAILED, UNCERTAIN, RETRY = "pending", "done", "failed", "uncertain", "retry"
 REPLY, ACKNOWLEDGEMENT = "reply", "acknowledgement"
@@ -175,6 +177,28 @@ def open_suggestion(session: Session, inquiry_id: int, kind: str = REPLY) -> Sug
         .order_by(Suggestion.id.desc()).limit(1)
     )
     return _info(session, suggestion) if suggestion is not None else None
+
+
+def previous_draft(session: Session, inquiry_id: int) -> SuggestionInfo | None:
+    """The reply draft most recently set aside for another (``replaced``), if any."""
+    suggestion = session.scalar(
+        select(Suggestion).where(Suggestion.inquiry_id == inquiry_id, Suggestion.kind == REPLY,
+                                 Suggestion.status == REPLACED)
+        .order_by(Suggestion.updated_at.desc(), Suggestion.id.desc()).limit(1)
+    )
+    return _info(session, suggestion) if suggestion is not None else None
+
+
+def draft_of(session: Session, suggestion_id: int) -> NewSuggestion:
+    """What a stored suggestion says, as a new draft (to store it again as the current one)."""
+    row = _row(session, suggestion_id)
+    return NewSuggestion(
+        template_id=row.template_id or "", template_version=row.template_version or 0,
+        template_digest=row.template_digest or "", language=row.language, variables=dict(row.variables or {}),
+        subject=row.subject, text=row.body_text, html=row.body_html, to_address=row.to_address,
+        to_name=row.to_name, in_reply_to=row.in_reply_to, references=tuple(row.references or ()),
+        mailbox=row.mailbox,
+    )
 
 
 def has_suggestion(session: Session, inquiry_id: int, kind: str) -> bool:
@@ -360,6 +384,23 @@ def add_reply(session: Session, inquiry_id: int, draft: NewSuggestion, actor: st
     _flush(session)
     _change(session, suggestion, inquiry, SUGGESTED, actor, action=Action.SUGGEST, to_state=InquiryState.SUGGESTED,
             details=details, now=now, created=True)
+    return _info(session, suggestion)
+
+
+def set_aside(session: Session, suggestion_id: int, actor: str, *, expected_version: int | None = None,
+              details: dict[str, Any] | None = None, now: datetime | None = None) -> SuggestionInfo:
+    """Keep an open reply draft aside (status ``replaced``) for another one; its inquiry does not move.
+
+    The caller stores the new draft (``add_reply``, action suggest) in the same transaction.
+    """
+    now = now or utcnow()
+    suggestion = _editable(session, suggestion_id, expected_version, "replace", (SUGGESTED, EDITED))
+    if suggestion.kind != REPLY:
+        raise ReplyError("an automatic acknowledgement cannot be replaced")
+    inquiry = _inquiry(session, suggestion.inquiry_id)
+    check_transition(inquiry.state, InquiryState.SUGGESTED, Action.SUGGEST, inquiry_id=inquiry.id)
+    _change(session, suggestion, inquiry, REPLACED, actor, action=Action.SUGGEST, to_state=None,
+            event="suggestion_replaced", details=details, now=now)
     return _info(session, suggestion)
 
 

@@ -131,3 +131,89 @@ def audit_count(runtime: Runtime, inquiry_id: int) -> int:
     with runtime.session_factory() as session:
         return int(session.scalar(select(func.count()).select_from(AuditEvent)
                                   .where(AuditEvent.inquiry_id == inquiry_id)) or 0)
+
+
+def labels_of(runtime: Runtime, inquiry_id: int) -> list[tuple[str, object, str]]:
+    with runtime.session_factory() as session:
+        rows = session.scalars(select(Label).where(Label.inquiry_id == inquiry_id).order_by(Label.id)).all()
+        return [(lb.field, lb.value, lb.actor) for lb in rows]
+
+
+def statuses(runtime: Runtime, inquiry_id: int) -> list[tuple[str, str | None]]:
+    with runtime.session_factory() as session:
+        rows = session.scalars(select(Suggestion).where(Suggestion.inquiry_id == inquiry_id)
+                               .order_by(Suggestion.id)).all()
+        return [(row.status, row.template_id) for row in rows]
+
+
+def test_the_picker_switches_the_draft_keeps_the_previous_one_and_records_the_pick(
+        runtime: Runtime, sam: Browser, status_case: int) -> None:
+    page = suggested_page(sam, status_case)
+    assert re.search(r'<code>renewal--status</code> <span class="conf">71\s*%</span>\s*<span class="badge">in the draft',
+                     page), "the ranked intents with their confidence"
+    first = body_of(page)
+    switched = sam.post(f"/inquiries/{status_case}/intents", {
+        "version": version_of(page), "suggestion_version": suggestion_version(page), "intent": "renewal"})
+    assert switched.status_code == 303, switched.text[:3000]
+    page = sam.get(f"/inquiries/{status_case}").text
+    assert body_of(page) != first and "[[to fill" not in body_of(page)
+    assert statuses(runtime, status_case) == [("replaced", "renewal--status"), ("suggested", "renewal")]
+    assert "Previous draft (renewal--status" in page and "Restore the previous draft" in page
+    assert labels_of(runtime, status_case) == [("intent", ["renewal"], "sam")]
+    with runtime.session_factory() as session:
+        events = [e.event for e in session.scalars(select(AuditEvent).where(AuditEvent.inquiry_id == status_case)
+                                                   .order_by(AuditEvent.id))]
+        assert events[-3:] == ["suggestion_replaced", "suggestion_suggested", "staff_suggest"]
+        assert session.get(Inquiry, status_case).state == "suggested"  # type: ignore[union-attr]
+
+    # Add a second intent: one composed reply, a section each, in order.
+    added = sam.post(f"/inquiries/{status_case}/intents", {
+        "version": version_of(page), "suggestion_version": suggestion_version(page), "intent": "renewal--status",
+        "add": "true"})
+    assert added.status_code == 303, added.text[:3000]
+    page = sam.get(f"/inquiries/{status_case}").text
+    composed = body_of(page)
+    assert "[[to fill: is the renewal of DM/299999 recorded?" in composed and len(composed) > len(first)
+    assert labels_of(runtime, status_case)[-1] == ("intent", ["renewal", "renewal--status"], "sam")
+
+    # The previous draft (the one-intent renewal explainer) comes back, and the composed one is kept aside.
+    restored = sam.post(f"/inquiries/{status_case}/restore-draft", {"version": version_of(page)})
+    assert restored.status_code == 303, restored.text[:3000]
+    page = sam.get(f"/inquiries/{status_case}").text
+    assert "[[to fill" not in body_of(page) and body_of(page) != composed
+    assert statuses(runtime, status_case)[-2:] == [("replaced", "renewal"), ("suggested", "renewal")]
+    assert "Previous draft (renewal" in page
+
+    # A later suggestion answers the pick, not the model's first intent.
+    discard = sam.post(f"/inquiries/{status_case}/discard", {
+        "version": version_of(page), "suggestion_version": suggestion_version(page)})
+    assert discard.status_code == 303
+    page = suggested_page(sam, status_case)
+    assert reply_row(runtime, status_case).template_id == "renewal"
+
+
+def test_a_topic_correction_then_a_new_suggestion_answers_the_corrected_topic(
+        runtime: Runtime, sam: Browser, status_case: int) -> None:
+    page = sam.get(f"/inquiries/{status_case}").text
+    assert sam.post(f"/inquiries/{status_case}/correct", {"version": version_of(page), "topic": "fees"}) \
+        .status_code == 303
+    page = suggested_page(sam, status_case)
+    assert reply_row(runtime, status_case).template_id == "fees--payment_status"  # the model's best fees intent
+    assert re.search(r'<code>fees--payment_status</code> <span class="conf">6\s*%</span>\s*<span class="badge">in the',
+                     page)
+
+
+def test_the_picker_is_refused_on_a_closed_case(runtime: Runtime, sam: Browser, status_case: int) -> None:
+    page = suggested_page(sam, status_case)
+    version, reply_version = version_of(page), suggestion_version(page)
+    assert sam.post(f"/inquiries/{status_case}/handled", {"version": version, "note": "by phone"}).status_code == 303
+    page = sam.get(f"/inquiries/{status_case}").text
+    assert f'action="/inquiries/{status_case}/intents"' not in page
+    before = (statuses(runtime, status_case), labels_of(runtime, status_case), audit_count(runtime, status_case))
+    refused = sam.post(f"/inquiries/{status_case}/intents", {
+        "version": version + 1, "suggestion_version": reply_version, "intent": "renewal"})
+    assert refused.status_code == 409 and "not allowed now" in refused.text
+    assert (statuses(runtime, status_case), labels_of(runtime, status_case), audit_count(runtime, status_case)) \
+        == before
+    with runtime.session_factory() as session:
+        assert session.get(Inquiry, status_case).state == "handled"  # type: ignore[union-attr]

@@ -30,6 +30,7 @@ from webapp.highlight import entity_spans
 from webapp.services import gate
 from webapp.services.access import check_access
 from webapp.services.holds import HoldView, current_hold, take_hold
+from webapp.services.suggestions import draft_intents, previous_draft
 from webapp.services.users import Actor
 
 HEADER_BYTES = 64 * 1024
@@ -227,6 +228,11 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
         undoable = last if last is not None and case is not None and _may_undo(session, actor, last, inquiry.state) \
             else None
         new_text = _cut(inquiry.new_text, max_text_chars)
+        suggestion = current_suggestion(session, inquiry_id)
+        extra: dict[str, Any] = {
+            "draft_intents": draft_intents(session, suggestion.id) if suggestion is not None else [],
+            "previous_draft": previous_draft(session, inquiry_id),
+        }
         return InquiryView(
             id=inquiry.id, state=inquiry.state, case=_case_view(case) if case else None,
             subject=message.subject, sender_name=message.sender_name, sender_address=message.sender_address,
@@ -245,8 +251,8 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             decision=decision,
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
-            suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
-            actions=gate.offered(inquiry.state) if case is not None else frozenset(),
+            suggestion=suggestion, thread_id=message.thread_id,
+            actions=gate.offered(inquiry.state) if case is not None else frozenset(), extra=extra,
         )
 
 

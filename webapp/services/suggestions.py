@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,7 +29,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.errors import IllegalTransition, ReplyError, StorageError
 from pipeline.store import replies as store
 from pipeline.store.db import unit_of_work
-from pipeline.store.decisions import stored_decision
+from pipeline.store.decisions import StoredDecision, add_label, labels_for, stored_decision
+from pipeline.store.lifecycle import Action, InquiryState, check_transition
 from pipeline.store.models import utcnow
 from pipeline.store.replies import NewSuggestion, SuggestionInfo
 from pipeline.store.views import StoredInquiry, stored_inquiry
@@ -43,9 +46,15 @@ from responders.suggest import NoReply, Reply, suggest_reply
 
 log = logging.getLogger(__name__)
 
+# The label field of staff's pick of the intents a reply answers (training data, like topic corrections).
+INTENT_LABEL = "intent"
+# Where a stored draft keeps the intents its sections answer (with the variables it was rendered with).
+DRAFT_INTENTS = "answered_intents"
+
 __all__ = [
     "SuggestionInfo", "UnfilledBlanks", "approve", "blanks_message", "current_suggestion", "deliver_one", "discard", "edit_suggestion", "inquiry_facts",
-    "new_suggestion", "resolve_uncertain", "suggest_for_inquiry", "suggestion_info",
+    "new_suggestion", "previous_draft", "restore_previous", "resolve_uncertain", "suggest_for_inquiry",
+    "suggestion_info", "switch_intents", "effective_decision", "draft_intents", "INTENT_LABEL",
 ]
 
 
@@ -80,7 +89,8 @@ def new_suggestion(reply: Reply, mailbox: str | None) -> NewSuggestion:
     """What the store keeps of a rendered reply that leaves from ``mailbox``."""
     return NewSuggestion(
         template_id=reply.template_id, template_version=reply.template_version,
-        template_digest=reply.template_digest, language=reply.language, variables=reply.variables,
+        template_digest=reply.template_digest, language=reply.language,
+        variables={**reply.variables, DRAFT_INTENTS: list(reply.intents)},
         subject=reply.subject, text=reply.text, html=reply.html, to_address=reply.to_address,
         to_name=reply.to_name, in_reply_to=reply.in_reply_to, references=reply.references, mailbox=mailbox,
     )
@@ -94,6 +104,102 @@ def suggestion_info(session: Session, suggestion_id: int) -> SuggestionInfo:
 def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | None:
     """The inquiry's newest suggested reply, whatever its status, if it has one."""
     return store.current_suggestion(session, inquiry_id)
+
+
+
+
+def draft_intents(session: Session, suggestion_id: int) -> list[str]:
+    """The intents a stored draft answers, in order (its template when it was stored without them)."""
+    draft = store.draft_of(session, suggestion_id)
+    stored = draft.variables.get(DRAFT_INTENTS)
+    if isinstance(stored, list) and stored:
+        return [str(i) for i in stored]
+    return [draft.template_id] if draft.template_id else []
+
+
+def _topic_of(intent: str) -> str:
+    return intent.split("--", 1)[0]
+
+
+def effective_decision(session: Session, inquiry_id: int, decision: StoredDecision) -> StoredDecision:
+    """The decision a draft answers once staff's corrections are applied.
+
+    The latest of staff's picks (an ``intent`` label: the intents to answer) and topic
+    corrections (a ``topic`` label) wins: a picked intent is answered as picked; a corrected
+    topic is answered by its most probable intent of that topic (its general explainer when
+    the model ranked none), unless the intents to answer already belong to it.
+    """
+    latest = None
+    for label in labels_for(session, inquiry_id):
+        if label.field in (INTENT_LABEL, "topic"):
+            latest = label
+    if latest is None:
+        return decision
+    if latest.field == INTENT_LABEL:
+        picked = tuple(str(i) for i in (latest.value if isinstance(latest.value, list) else [latest.value]) if i)
+        return replace(decision, answer_intents=picked, topic=_topic_of(picked[0])) if picked else decision
+    topic = str(latest.value)
+    if decision.answer_intents and all(_topic_of(i) == topic for i in decision.answer_intents):
+        return replace(decision, topic=topic)
+    ranked = [intent for intent, _ in decision.intents if _topic_of(intent) == topic]
+    return replace(decision, topic=topic, answer_intents=(ranked[0] if ranked else topic,))
+
+
+def previous_draft(session: Session, inquiry_id: int) -> SuggestionInfo | None:
+    """The draft most recently set aside when staff switched the reply to other intents, if any."""
+    return store.previous_draft(session, inquiry_id)
+
+
+def switch_intents(
+    session: Session, inquiry_id: int, intents: Sequence[str], context: ReplyContext, *, actor: str,
+    expected_version: int | None = None,
+) -> SuggestionInfo:
+    """Re-draft the reply to answer ``intents`` (in this order); the open draft, if any, is kept aside.
+
+    The pick is kept as an ``intent`` label (training data) and later suggestions answer it.
+    ``IllegalTransition`` (nothing written) when the inquiry's state allows no new draft,
+    ``ReplyError`` for an intent no template answers.
+    """
+    chosen = tuple(dict.fromkeys(i.strip() for i in intents if i and i.strip()))
+    if not chosen:
+        raise ReplyError("choose at least one intent to answer")
+    for intent in chosen:
+        if context.library.catalogue.reply(intent) is None:
+            raise ReplyError(f"no reply template answers intent {intent[:80]!r}")
+    inquiry = stored_inquiry(session, inquiry_id, lock=True)
+    check_transition(inquiry.state, InquiryState.SUGGESTED, Action.SUGGEST, inquiry_id=inquiry_id)
+    decision = stored_decision(session, inquiry_id)
+    if decision is None:
+        raise ReplyError("the inquiry has not been triaged yet")
+    facts = inquiry_facts(inquiry)
+    reply = suggest_reply(replace(decision, answer_intents=chosen, topic=_topic_of(chosen[0])), facts,
+                          context.library, context.policy, require_standard=False, case_facts=context.case_facts)
+    if isinstance(reply, NoReply):
+        raise ReplyError(f"no reply for {', '.join(chosen)}: {reply.reason}")
+    existing = store.open_suggestion(session, inquiry_id)
+    set_aside = None
+    if existing is not None:
+        set_aside = store.set_aside(session, existing.id, actor, expected_version=expected_version,
+                                    details={"for_intents": list(chosen)})
+    add_label(session, inquiry_id, INTENT_LABEL, list(chosen), actor, decision_id=decision.id)
+    return store.add_reply(session, inquiry_id, new_suggestion(reply, facts.mailbox), actor, details={
+        "variant": reply.variant, "why": f"picked by {actor}: {', '.join(chosen)}", "language": reply.language,
+        "intents": list(chosen), "replaces": set_aside.id if set_aside is not None else None})
+
+
+def restore_previous(session: Session, inquiry_id: int, actor: str, *, expected_version: int | None = None) \
+        -> SuggestionInfo:
+    """Bring back the draft set aside last; the current one is set aside in its place (so it can come back too)."""
+    previous = store.previous_draft(session, inquiry_id)
+    if previous is None:
+        raise ReplyError("there is no previous draft to restore")
+    check_transition(stored_inquiry(session, inquiry_id, lock=True).state, InquiryState.SUGGESTED, Action.SUGGEST, inquiry_id=inquiry_id)
+    existing = store.open_suggestion(session, inquiry_id)
+    if existing is not None:
+        store.set_aside(session, existing.id, actor, expected_version=expected_version,
+                        details={"restoring": previous.id})
+    return store.add_reply(session, inquiry_id, store.draft_of(session, previous.id), actor,
+                           details={"why": f"previous draft restored by {actor}", "restored": previous.id})
 
 
 def suggest_for_inquiry(
@@ -113,8 +219,8 @@ def suggest_for_inquiry(
     if decision is None:
         return NoReply("the inquiry has not been triaged yet")
     facts = inquiry_facts(inquiry)
-    reply = suggest_reply(decision, facts, context.library, context.policy, require_standard=require_standard,
-                          case_facts=context.case_facts)
+    reply = suggest_reply(effective_decision(session, inquiry_id, decision), facts, context.library, context.policy,
+                          require_standard=require_standard, case_facts=context.case_facts)
     if isinstance(reply, NoReply):
         return reply
     return store.add_reply(session, inquiry_id, new_suggestion(reply, facts.mailbox), actor,
