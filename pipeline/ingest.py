@@ -25,6 +25,7 @@ from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.mail.threads import find_case_tag
 from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
+from pipeline.store import followups
 from pipeline.store import repository as repo
 from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, Thread, utcnow
@@ -337,6 +338,7 @@ class Ingestor:
                 session, "stored", message_pk=message.id, inquiry_id=inquiry.id, to_state=repo.STATE_NEW,
                 details=details,
             )
+            followups.join_open_case(session, inquiry, message)
         for index, message in seen_again:
             origin = outcomes[index].origin
             outcomes[index] = StoredOutcome(origin, "duplicate", message_pk=message.id)

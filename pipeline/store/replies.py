@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from pipeline.errors import ReplyError, StaleSuggestionError, StorageError
 from pipeline.store import repository as repo
 from pipeline.store.decisions import current_decision
+from pipeline.store.followups import drafts_behind_thread
 from pipeline.store.lifecycle import Action, InquiryState, check_transition, move_inquiry
 from pipeline.store.models import (
     Delivery,
@@ -280,11 +281,13 @@ def acknowledgement_candidates(session: Session, mailboxes: Sequence[str], since
 
 
 def inquiries_to_suggest(session: Session, limit: int = 200) -> list[int]:
-    """Triaged (standard) inquiries that never had a suggested reply, oldest first."""
+    """Triaged (standard) inquiries that never had a suggested reply, then cases whose open draft a follow-up
+    made out of date (to draft again with the thread), oldest first."""
     suggested = select(Suggestion.inquiry_id).where(Suggestion.kind == REPLY)
     query = (select(Inquiry.id).where(Inquiry.state == InquiryState.TRIAGED.value, Inquiry.id.not_in(suggested))
              .order_by(Inquiry.id).limit(limit))
-    return list(session.scalars(query))
+    fresh = list(session.scalars(query))
+    return fresh + drafts_behind_thread(session, max(0, limit - len(fresh)))
 
 
 def first_synced_at(session: Session, mailbox: str, folder: str | None) -> datetime | None:

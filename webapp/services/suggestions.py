@@ -27,6 +27,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import IllegalTransition, ReplyError, StorageError
+from pipeline.store import followups
 from pipeline.store import replies as store
 from pipeline.store.db import unit_of_work
 from pipeline.store.decisions import StoredDecision, add_label, labels_for, stored_decision
@@ -73,16 +74,30 @@ def blanks_message(labels: list[str]) -> str:
     return f"fill the {count} blank{'s' if count != 1 else ''} first: {listed}"
 
 
-def inquiry_facts(inquiry: StoredInquiry) -> InquiryFacts:
-    """The facts a reply needs about a stored inquiry."""
+def inquiry_facts(inquiry: StoredInquiry, *, earlier_texts: Sequence[str] = (),
+                  answering: StoredInquiry | None = None) -> InquiryFacts:
+    """The facts a reply needs about a stored inquiry.
+
+    ``earlier_texts`` are the thread's other messages, newest first (what the sender already gave);
+    ``answering`` is the newest follow-up joined to the case: the reply is threaded to it.
+    """
+    last = answering or inquiry
     return facts_from_stored(
-        inquiry_id=inquiry.id, new_text=inquiry.new_text, message_id=inquiry.message_id,
-        references=inquiry.references, subject=inquiry.subject, sender_name=inquiry.sender_name,
-        sender_address=inquiry.sender_address, reply_to=inquiry.reply_to, recipients=inquiry.recipients,
-        sent_at=inquiry.sent_at, is_auto_reply=inquiry.is_auto_reply, is_bounce=inquiry.is_bounce,
-        is_mailing_list=inquiry.is_mailing_list, automation_reason=inquiry.automation_reason,
-        mailbox=inquiry.mailbox,
+        inquiry_id=inquiry.id, new_text=inquiry.new_text, message_id=last.message_id,
+        references=last.references, subject=inquiry.subject, sender_name=last.sender_name or inquiry.sender_name,
+        sender_address=last.sender_address or inquiry.sender_address, reply_to=last.reply_to,
+        recipients=inquiry.recipients, sent_at=last.sent_at, is_auto_reply=inquiry.is_auto_reply,
+        is_bounce=inquiry.is_bounce, is_mailing_list=inquiry.is_mailing_list,
+        automation_reason=inquiry.automation_reason, mailbox=inquiry.mailbox, earlier_texts=tuple(earlier_texts),
     )
+
+
+def thread_facts(session: Session, inquiry: StoredInquiry) -> InquiryFacts:
+    """The facts of an inquiry with its thread: the other messages' texts (follow-ups first) and the newest
+    follow-up to answer, so a draft never asks again for what the thread already gave."""
+    newest = followups.latest_follow_up(session, inquiry.id)
+    return inquiry_facts(inquiry, earlier_texts=followups.thread_texts(session, inquiry.thread_id, inquiry.id),
+                         answering=stored_inquiry(session, newest) if newest is not None else None)
 
 
 def new_suggestion(reply: Reply, mailbox: str | None) -> NewSuggestion:
@@ -171,7 +186,7 @@ def switch_intents(
     decision = stored_decision(session, inquiry_id)
     if decision is None:
         raise ReplyError("the inquiry has not been triaged yet")
-    facts = inquiry_facts(inquiry)
+    facts = thread_facts(session, inquiry)
     reply = suggest_reply(replace(decision, answer_intents=chosen, topic=_topic_of(chosen[0])), facts,
                           context.library, context.policy, require_standard=False, case_facts=context.case_facts)
     if isinstance(reply, NoReply):
@@ -208,23 +223,31 @@ def suggest_for_inquiry(
 ) -> SuggestionInfo | NoReply:
     """Suggest a reply for a triaged inquiry and store it (status ``suggested``), or say why there is none.
 
-    An inquiry that already has an open suggestion gets that one back.
+    An inquiry that already has an open suggestion gets that one back, unless a follow-up joined the case
+    after it was made: then it is drafted again with the thread (the old draft kept aside).
     ``require_standard=False`` suggests one for a routed inquiry too (staff asked).
     """
     inquiry = stored_inquiry(session, inquiry_id, lock=True)
     existing = store.open_suggestion(session, inquiry_id)
-    if existing is not None:
+    behind = existing is not None and existing.editable and \
+        followups.draft_is_behind(session, inquiry_id, existing.id)
+    if existing is not None and not behind:
         return existing
     decision = stored_decision(session, inquiry_id)
     if decision is None:
         return NoReply("the inquiry has not been triaged yet")
-    facts = inquiry_facts(inquiry)
+    facts = thread_facts(session, inquiry)
     reply = suggest_reply(effective_decision(session, inquiry_id, decision), facts, context.library, context.policy,
                           require_standard=require_standard, case_facts=context.case_facts)
     if isinstance(reply, NoReply):
-        return reply
-    return store.add_reply(session, inquiry_id, new_suggestion(reply, facts.mailbox), actor,
-                           details={"variant": reply.variant, "why": reply.why, "language": reply.language})
+        return existing if existing is not None else reply
+    details: dict[str, object] = {"variant": reply.variant, "why": reply.why, "language": reply.language}
+    if existing is not None:
+        # A follow-up joined the case since this draft: draft again with the thread, the old one kept aside.
+        store.set_aside(session, existing.id, actor, expected_version=existing.version,
+                        details={"reason": "follow-up"})
+        details.update(replaces=existing.id, why=f"{reply.why}; drafted again after a follow-up")
+    return store.add_reply(session, inquiry_id, new_suggestion(reply, facts.mailbox), actor, details=details)
 
 
 def edit_suggestion(

@@ -1,0 +1,92 @@
+"""Follow-ups: a reply in a thread, from the same sender, while the thread's case is open, joins that case.
+
+The follow-up keeps its message and inquiry (nothing is lost) but gets no case
+and no draft of its own: it is marked ``follow_up_of`` the open case's inquiry
+and closed (``handled``) with a ``follow_up_joined`` event, in the ingest
+transaction that stores it. The open case gets a ``follow_up_received``
+event; its draft is made again with the thread's facts by the reply round.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from pipeline.store import repository as repo
+from pipeline.store.lifecycle import Action, InquiryState, move_inquiry
+from pipeline.store.models import Inquiry, Message, Suggestion
+
+# Cases a follow-up can join: still waiting for staff, with no reply approved or sent yet.
+JOINABLE = (InquiryState.NEW.value, InquiryState.TRIAGED.value, InquiryState.ROUTED.value,
+            InquiryState.SUGGESTED.value, InquiryState.EDITED.value)
+_THREAD_TEXTS = 20
+
+
+def open_case_in_thread(session: Session, inquiry: Inquiry, message: Message) -> Inquiry | None:
+    """The open case (its inquiry) this one follows up on: same thread, same sender, newest first; or None."""
+    if not message.sender_address or message.automation_reason:
+        return None
+    return session.scalar(
+        select(Inquiry).join(Message, Message.id == Inquiry.message_pk)
+        .where(Message.thread_id == message.thread_id, Inquiry.id != inquiry.id, Inquiry.id < inquiry.id,
+               Inquiry.follow_up_of.is_(None), Inquiry.state.in_(JOINABLE),
+               func.lower(Message.sender_address) == message.sender_address.lower())
+        .order_by(Inquiry.id.desc()).limit(1)
+    )
+
+
+def join_open_case(session: Session, inquiry: Inquiry, message: Message, *, actor: str = "ingest") -> int | None:
+    """Attach a just-stored inquiry to the open case it follows up on, if there is one; that case's id.
+
+    The follow-up moves ``new -> handled`` (no case, no draft of its own); the open case is told.
+    """
+    if inquiry.state != InquiryState.NEW.value or inquiry.follow_up_of is not None:
+        return None
+    case = open_case_in_thread(session, inquiry, message)
+    if case is None:
+        return None
+    inquiry.follow_up_of = case.id
+    move_inquiry(session, inquiry, InquiryState.HANDLED.value, Action.HANDLE.value, event="follow_up_joined",
+                 actor=actor, details={"case": case.id, "message_id": message.message_id})
+    repo.record_event(session, "follow_up_received", message_pk=case.message_pk, inquiry_id=case.id,
+                      from_state=case.state, to_state=case.state, actor=actor,
+                      details={"follow_up": inquiry.id, "message_id": message.message_id})
+    return case.id
+
+
+def latest_follow_up(session: Session, inquiry_id: int) -> int | None:
+    """The id of the newest follow-up joined to this case, if any."""
+    return session.scalar(select(Inquiry.id).where(Inquiry.follow_up_of == inquiry_id)
+                          .order_by(Inquiry.id.desc()).limit(1))
+
+
+def thread_texts(session: Session, thread_id: int, inquiry_id: int, limit: int = _THREAD_TEXTS) -> tuple[str, ...]:
+    """The new texts of the thread's other inquiries (follow-ups and earlier mail), newest first."""
+    rows = session.scalars(
+        select(Inquiry.new_text).join(Message, Message.id == Inquiry.message_pk)
+        .where(Message.thread_id == thread_id, Inquiry.id != inquiry_id)
+        .order_by(Inquiry.id.desc()).limit(limit)
+    ).all()
+    return tuple(text for text in rows if text and text.strip())
+
+
+def drafts_behind_thread(session: Session, limit: int = 200) -> list[int]:
+    """Cases whose open draft was made before their newest follow-up arrived (to draft again), oldest first."""
+    follow_up = aliased(Inquiry)
+    newest_follow_up = (select(func.max(follow_up.created_at)).where(follow_up.follow_up_of == Inquiry.id)
+                        .correlate(Inquiry).scalar_subquery())
+    newest_draft = (select(func.max(Suggestion.created_at))
+                    .where(Suggestion.inquiry_id == Inquiry.id, Suggestion.kind == "reply")
+                    .correlate(Inquiry).scalar_subquery())
+    query = (select(Inquiry.id)
+             .where(Inquiry.state.in_((InquiryState.SUGGESTED.value, InquiryState.EDITED.value)),
+                    Inquiry.follow_up_of.is_(None), newest_follow_up > newest_draft)
+             .order_by(Inquiry.id).limit(limit))
+    return list(session.scalars(query))
+
+
+def draft_is_behind(session: Session, inquiry_id: int, suggestion_id: int) -> bool:
+    """Whether a follow-up joined the case after this draft of it was made."""
+    made = session.scalar(select(Suggestion.created_at).where(Suggestion.id == suggestion_id))
+    newest = session.scalar(select(func.max(Inquiry.created_at)).where(Inquiry.follow_up_of == inquiry_id))
+    return made is not None and newest is not None and newest > made
