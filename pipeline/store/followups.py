@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from pipeline.store import repository as repo
 from pipeline.store.lifecycle import Action, InquiryState, move_inquiry
-from pipeline.store.models import Inquiry, Message, Suggestion
+from pipeline.store.models import Inquiry, Message, Suggestion, utcnow
 
 # Cases a follow-up can join: still waiting for staff, with no reply approved or sent yet.
 JOINABLE = (InquiryState.NEW.value, InquiryState.TRIAGED.value, InquiryState.ROUTED.value,
@@ -71,11 +71,12 @@ def thread_texts(session: Session, thread_id: int, inquiry_id: int, limit: int =
 
 
 def drafts_behind_thread(session: Session, limit: int = 200) -> list[int]:
-    """Cases whose open draft was made before their newest follow-up arrived (to draft again), oldest first."""
+    """Cases whose draft was last made or changed before their newest follow-up arrived (to draft again),
+    oldest first; a draft staff edited after the follow-up came is theirs and is left alone."""
     follow_up = aliased(Inquiry)
     newest_follow_up = (select(func.max(follow_up.created_at)).where(follow_up.follow_up_of == Inquiry.id)
                         .correlate(Inquiry).scalar_subquery())
-    newest_draft = (select(func.max(Suggestion.created_at))
+    newest_draft = (select(func.max(Suggestion.updated_at))
                     .where(Suggestion.inquiry_id == Inquiry.id, Suggestion.kind == "reply")
                     .correlate(Inquiry).scalar_subquery())
     query = (select(Inquiry.id)
@@ -85,8 +86,21 @@ def drafts_behind_thread(session: Session, limit: int = 200) -> list[int]:
     return list(session.scalars(query))
 
 
+def keep_draft(session: Session, suggestion_id: int, reason: str, *, actor: str = "system") -> None:
+    """Keep a draft a follow-up could not improve (no new draft can be made): it is up to date with the thread."""
+    suggestion = session.get(Suggestion, suggestion_id)
+    if suggestion is None:
+        return
+    suggestion.updated_at = utcnow()
+    inquiry = session.get(Inquiry, suggestion.inquiry_id)
+    assert inquiry is not None
+    repo.record_event(session, "suggestion_kept", message_pk=inquiry.message_pk, inquiry_id=inquiry.id,
+                      from_state=inquiry.state, to_state=inquiry.state, actor=actor,
+                      details={"suggestion_id": suggestion_id, "reason": reason[:500]})
+
+
 def draft_is_behind(session: Session, inquiry_id: int, suggestion_id: int) -> bool:
-    """Whether a follow-up joined the case after this draft of it was made."""
-    made = session.scalar(select(Suggestion.created_at).where(Suggestion.id == suggestion_id))
+    """Whether a follow-up joined the case after this draft of it was last made or changed."""
+    made = session.scalar(select(Suggestion.updated_at).where(Suggestion.id == suggestion_id))
     newest = session.scalar(select(func.max(Inquiry.created_at)).where(Inquiry.follow_up_of == inquiry_id))
     return made is not None and newest is not None and newest > made

@@ -109,3 +109,28 @@ def test_thread_facts_carry_the_other_messages_newest_first(runtime: Runtime) ->
         facts = service.thread_facts(session, service.stored_inquiry(session, first))
     assert "DM/212 345" in facts.earlier_texts[0] and (facts.message_id or "").strip("<>") == "second@holder.example"
     assert follow_up != first
+
+
+def test_a_draft_staff_edit_after_the_follow_up_is_theirs_and_is_not_drafted_again(runtime: Runtime) -> None:
+    [first] = store_messages(runtime, [make_message(FIRST, subject="Renewal recorded?", sender=SENDER,
+                                                    message_id="<first@holder.example>")])
+    decide_intents(runtime, first, text=FIRST)
+    worker(runtime).suggest_pending(RoundResult())
+    store_messages(runtime, [make_message(
+        FOLLOW_UP, subject="Re: Renewal recorded?", sender=SENDER, message_id="<second@holder.example>",
+        headers={"In-Reply-To": "<first@holder.example>"})])
+    context = ReplyContext.load(_settings())
+    with unit_of_work(runtime.session_factory) as session:
+        from pipeline.store import replies as store
+
+        assert store.inquiries_to_suggest(session) == [first]
+        info = service.current_suggestion(session, first)
+        assert info is not None
+        service.edit_suggestion(session, info.id, info.subject, "Dear Jo Holder,\n\nDM/212345 is renewed.\n",
+                                "sam", info.version, context)
+    with runtime.session_factory() as session:
+        assert store.inquiries_to_suggest(session) == []
+    after = RoundResult()
+    worker(runtime).suggest_pending(after)
+    assert after.suggested == 0
+    assert [s for s, _ in replies_of(runtime, first)] == ["edited"]

@@ -240,7 +240,10 @@ def suggest_for_inquiry(
     reply = suggest_reply(effective_decision(session, inquiry_id, decision), facts, context.library, context.policy,
                           require_standard=require_standard, case_facts=context.case_facts)
     if isinstance(reply, NoReply):
-        return existing if existing is not None else reply
+        if existing is None:
+            return reply
+        followups.keep_draft(session, existing.id, reply.reason, actor=actor)
+        return existing
     details: dict[str, object] = {"variant": reply.variant, "why": reply.why, "language": reply.language}
     if existing is not None:
         # A follow-up joined the case since this draft: draft again with the thread, the old one kept aside.
