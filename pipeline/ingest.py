@@ -334,11 +334,13 @@ class Ingestor:
                     "reason": "the sender takes no part in that case's thread" if ignored in resolver.by_case
                     else "no such case",
                 }
+            follows = followups.mark_follow_up(session, inquiry, message)
+            if follows is not None:
+                details["follow_up_of"] = follows
             repo.record_event(
                 session, "stored", message_pk=message.id, inquiry_id=inquiry.id, to_state=repo.STATE_NEW,
                 details=details,
             )
-            followups.join_open_case(session, inquiry, message)
         for index, message in seen_again:
             origin = outcomes[index].origin
             outcomes[index] = StoredOutcome(origin, "duplicate", message_pk=message.id)

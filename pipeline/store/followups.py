@@ -1,10 +1,11 @@
 """Follow-ups: a reply in a thread, from the same sender, while the thread's case is open, joins that case.
 
-The follow-up keeps its message and inquiry (nothing is lost) but gets no case
-and no draft of its own: it is marked ``follow_up_of`` the open case's inquiry
-and closed (``handled``) with a ``follow_up_joined`` event, in the ingest
-transaction that stores it. The open case gets a ``follow_up_received``
-event; its draft is made again with the thread's facts by the reply round.
+At ingest the follow-up is marked ``follow_up_of`` the open case's inquiry (noted
+in its ``stored`` event); the follow-up is triaged like
+any mail (the model reads its new text). When the reply round comes to it, a
+standard follow-up gets no draft of its own: it is closed (``handled``, event
+``follow_up_joined``) and the case's draft is made again with the thread's
+facts. A follow-up held back for a person stays a case for staff.
 """
 
 from __future__ import annotations
@@ -35,23 +36,33 @@ def open_case_in_thread(session: Session, inquiry: Inquiry, message: Message) ->
     )
 
 
-def join_open_case(session: Session, inquiry: Inquiry, message: Message, *, actor: str = "ingest") -> int | None:
-    """Attach a just-stored inquiry to the open case it follows up on, if there is one; that case's id.
-
-    The follow-up moves ``new -> handled`` (no case, no draft of its own); the open case is told.
-    """
+def mark_follow_up(session: Session, inquiry: Inquiry, message: Message) -> int | None:
+    """Mark a just-stored inquiry as a follow-up of the open case of its thread, if there is one; that case's id
+    (the caller notes it in the inquiry's ``stored`` event)."""
     if inquiry.state != InquiryState.NEW.value or inquiry.follow_up_of is not None:
         return None
     case = open_case_in_thread(session, inquiry, message)
     if case is None:
         return None
     inquiry.follow_up_of = case.id
-    move_inquiry(session, inquiry, InquiryState.HANDLED.value, Action.HANDLE.value, event="follow_up_joined",
-                 actor=actor, details={"case": case.id, "message_id": message.message_id})
-    repo.record_event(session, "follow_up_received", message_pk=case.message_pk, inquiry_id=case.id,
-                      from_state=case.state, to_state=case.state, actor=actor,
-                      details={"follow_up": inquiry.id, "message_id": message.message_id})
     return case.id
+
+
+def joinable_case(session: Session, inquiry_id: int) -> int | None:
+    """The open case this inquiry follows up on, while that case is still open; else None."""
+    target = session.scalar(select(Inquiry.follow_up_of).where(Inquiry.id == inquiry_id))
+    if target is None:
+        return None
+    state = session.scalar(select(Inquiry.state).where(Inquiry.id == target))
+    return target if state in JOINABLE else None
+
+
+def join_case(session: Session, inquiry_id: int, case_id: int, *, actor: str = "system") -> None:
+    """Close a follow-up into its case (``handled``, event ``follow_up_joined``): no case or draft of its own."""
+    inquiry = session.get(Inquiry, inquiry_id)
+    assert inquiry is not None
+    move_inquiry(session, inquiry, InquiryState.HANDLED.value, Action.HANDLE.value, event="follow_up_joined",
+                 actor=actor, details={"case": case_id})
 
 
 def latest_follow_up(session: Session, inquiry_id: int) -> int | None:

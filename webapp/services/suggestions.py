@@ -224,10 +224,20 @@ def suggest_for_inquiry(
     """Suggest a reply for a triaged inquiry and store it (status ``suggested``), or say why there is none.
 
     An inquiry that already has an open suggestion gets that one back, unless a follow-up joined the case
-    after it was made: then it is drafted again with the thread (the old draft kept aside).
+    after it was made: then it is drafted again with the thread (the old draft kept aside). A standard
+    follow-up of an open case joins that case (closed, no draft of its own): the case's draft comes back.
     ``require_standard=False`` suggests one for a routed inquiry too (staff asked).
     """
     inquiry = stored_inquiry(session, inquiry_id, lock=True)
+    case_id = followups.joinable_case(session, inquiry_id)
+    if case_id is not None and store.open_suggestion(session, inquiry_id) is None:
+        mine, theirs = stored_decision(session, inquiry_id), stored_decision(session, case_id)
+        if mine is not None and mine.standard and theirs is not None and theirs.standard:
+            # A follow-up of an open case joins that case, whose draft is made again with the thread.
+            joined = suggest_for_inquiry(session, case_id, context, actor=actor, require_standard=require_standard)
+            if isinstance(joined, SuggestionInfo):
+                followups.join_case(session, inquiry_id, case_id, actor=actor)
+                return joined
     existing = store.open_suggestion(session, inquiry_id)
     behind = existing is not None and existing.editable and \
         followups.draft_is_behind(session, inquiry_id, existing.id)
