@@ -25,6 +25,7 @@ from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.mail.threads import find_case_tag
 from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin, SourceItem, SourceProblem
+from pipeline.store import followups
 from pipeline.store import repository as repo
 from pipeline.store.db import read_session, unit_of_work
 from pipeline.store.models import Inquiry, Message, QuarantineRecord, RawBlob, Thread, utcnow
@@ -340,6 +341,9 @@ class Ingestor:
                     "reason": "the sender takes no part in that case's thread" if ignored in resolver.by_case
                     else "no such case",
                 }
+            follows = followups.mark_follow_up(session, inquiry, message)
+            if follows is not None:
+                details["follow_up_of"] = follows
             repo.record_event(
                 session, "stored", message_pk=message.id, inquiry_id=inquiry.id, to_state=repo.STATE_NEW,
                 details=details,

@@ -140,6 +140,8 @@ class Inquiry(Base):
     forwarded_text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
     desk: Mapped[str | None] = mapped_column(String(64), index=True)  # None: the default desk (stored before desks)
+    # A follow-up (same thread, same sender, its case still open) joins that case: no case or draft of its own.
+    follow_up_of: Mapped[int | None] = mapped_column(Id, ForeignKey("inquiries.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from pipeline.errors import ReplyError, StaleSuggestionError, StorageError
 from pipeline.store import repository as repo
 from pipeline.store.decisions import current_decision
+from pipeline.store.followups import drafts_behind_thread
 from pipeline.store.lifecycle import Action, InquiryState, check_transition, move_inquiry
 from pipeline.store.models import (
     Delivery,
@@ -36,6 +37,8 @@ from pipeline.store.models import (
 )
 
 SUGGESTED, EDITED, APPROVED, SENT, DISCARDED = "suggested", "edited", "approved", "sent", "discarded"
+# A draft set aside when staff switched the reply to other templates: kept to be shown and restored, never sent.
+REPLACED = "replaced"
 OPEN_STATUSES = (SUGGESTED, EDITED, APPROVED)
 PENDING, DONE, FAILED, UNCERTAIN, RETRY = "pending", "done", "failed", "uncertain", "retry"
 REPLY, ACKNOWLEDGEMENT = "reply", "acknowledgement"
@@ -177,6 +180,28 @@ def open_suggestion(session: Session, inquiry_id: int, kind: str = REPLY) -> Sug
     return _info(session, suggestion) if suggestion is not None else None
 
 
+def previous_draft(session: Session, inquiry_id: int) -> SuggestionInfo | None:
+    """The reply draft most recently set aside for another (``replaced``), if any."""
+    suggestion = session.scalar(
+        select(Suggestion).where(Suggestion.inquiry_id == inquiry_id, Suggestion.kind == REPLY,
+                                 Suggestion.status == REPLACED)
+        .order_by(Suggestion.updated_at.desc(), Suggestion.id.desc()).limit(1)
+    )
+    return _info(session, suggestion) if suggestion is not None else None
+
+
+def draft_of(session: Session, suggestion_id: int) -> NewSuggestion:
+    """What a stored suggestion says, as a new draft (to store it again as the current one)."""
+    row = _row(session, suggestion_id)
+    return NewSuggestion(
+        template_id=row.template_id or "", template_version=row.template_version or 0,
+        template_digest=row.template_digest or "", language=row.language, variables=dict(row.variables or {}),
+        subject=row.subject, text=row.body_text, html=row.body_html, to_address=row.to_address,
+        to_name=row.to_name, in_reply_to=row.in_reply_to, references=tuple(row.references or ()),
+        mailbox=row.mailbox,
+    )
+
+
 def has_suggestion(session: Session, inquiry_id: int, kind: str) -> bool:
     """Whether the inquiry ever had a suggestion of this kind."""
     return session.scalar(
@@ -256,11 +281,13 @@ def acknowledgement_candidates(session: Session, mailboxes: Sequence[str], since
 
 
 def inquiries_to_suggest(session: Session, limit: int = 200) -> list[int]:
-    """Triaged (standard) inquiries that never had a suggested reply, oldest first."""
+    """Triaged (standard) inquiries that never had a suggested reply, then cases whose open draft a follow-up
+    made out of date (to draft again with the thread), oldest first."""
     suggested = select(Suggestion.inquiry_id).where(Suggestion.kind == REPLY)
     query = (select(Inquiry.id).where(Inquiry.state == InquiryState.TRIAGED.value, Inquiry.id.not_in(suggested))
              .order_by(Inquiry.id).limit(limit))
-    return list(session.scalars(query))
+    fresh = list(session.scalars(query))
+    return fresh + drafts_behind_thread(session, max(0, limit - len(fresh)))
 
 
 def first_synced_at(session: Session, mailbox: str, folder: str | None) -> datetime | None:
@@ -360,6 +387,23 @@ def add_reply(session: Session, inquiry_id: int, draft: NewSuggestion, actor: st
     _flush(session)
     _change(session, suggestion, inquiry, SUGGESTED, actor, action=Action.SUGGEST, to_state=InquiryState.SUGGESTED,
             details=details, now=now, created=True)
+    return _info(session, suggestion)
+
+
+def set_aside(session: Session, suggestion_id: int, actor: str, *, expected_version: int | None = None,
+              details: dict[str, Any] | None = None, now: datetime | None = None) -> SuggestionInfo:
+    """Keep an open reply draft aside (status ``replaced``) for another one; its inquiry does not move.
+
+    The caller stores the new draft (``add_reply``, action suggest) in the same transaction.
+    """
+    now = now or utcnow()
+    suggestion = _editable(session, suggestion_id, expected_version, "replace", (SUGGESTED, EDITED))
+    if suggestion.kind != REPLY:
+        raise ReplyError("an automatic acknowledgement cannot be replaced")
+    inquiry = _inquiry(session, suggestion.inquiry_id)
+    check_transition(inquiry.state, InquiryState.SUGGESTED, Action.SUGGEST, inquiry_id=inquiry.id)
+    _change(session, suggestion, inquiry, REPLACED, actor, action=Action.SUGGEST, to_state=None,
+            event="suggestion_replaced", details=details, now=now)
     return _info(session, suggestion)
 
 

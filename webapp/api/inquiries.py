@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import Field
 
 from webapp.api.schemas import (
     ActionOut,
@@ -93,6 +94,33 @@ def suggest(request: Request, inquiry_id: int, body: VersionIn, actor: Actor = D
     """Ask the templates for a reply on a case that has none."""
     ctx = context(request)
     return _out(replies.suggest_reply(ctx.db, actor, inquiry_id, body.version, replies=ctx.replies,
+                                      hold_for=ctx.hold_for))
+
+
+class IntentsIn(VersionIn):
+    """The intents a re-drafted reply answers, in order (``add``: answered after those of the current draft)."""
+
+    intents: list[str] = Field(min_length=1, max_length=10)
+    add: bool = False
+    suggestion_version: int | None = None
+
+
+@router.post("/{inquiry_id}/intents", response_model=ActionOut)
+def pick_intents(request: Request, inquiry_id: int, body: IntentsIn, actor: Actor = Depends(require_user)) \
+        -> ActionOut:
+    """Draft the reply again for other intents; the previous draft is kept aside and the pick kept as a label."""
+    ctx = context(request)
+    return _out(replies.pick_intents(ctx.db, actor, inquiry_id, body.version, [i[:120] for i in body.intents],
+                                     add=body.add, suggestion_version=body.suggestion_version,
+                                     replies=ctx.replies, hold_for=ctx.hold_for))
+
+
+@router.post("/{inquiry_id}/restore-draft", response_model=ActionOut)
+def restore_draft(request: Request, inquiry_id: int, body: VersionIn, actor: Actor = Depends(require_user)) \
+        -> ActionOut:
+    """Bring back the previous draft."""
+    ctx = context(request)
+    return _out(replies.restore_draft(ctx.db, actor, inquiry_id, body.version, replies=ctx.replies,
                                       hold_for=ctx.hold_for))
 
 

@@ -15,7 +15,7 @@ from webapp.rendering import render
 from webapp.sanitize import framed_document
 from webapp.security import DOWNLOAD_CSP, MAIL_CSP
 from webapp.services.cases import refresh_before_reading
-from webapp.services.inquiry import open_inquiry
+from webapp.services.inquiry import draft_parts, open_inquiry
 from webapp.services.mail_parts import attachment_download, inquiry_html
 from webapp.services.queues import visible_queues
 from webapp.services.search import case_notes
@@ -37,6 +37,7 @@ def inquiry_page(request: Request, actor: Actor, inquiry_id: int, *, error: WebE
         "sla_status": ctx.sla.status(view.case.queue, view.case.received_at, utcnow()) if view.case else "",
         "sla_target": ctx.sla.target(view.case.queue) if view.case else None, "now": utcnow(),
         "notes": notes,
+        "draft_parts": draft_parts,
     }, status=status)
 
 

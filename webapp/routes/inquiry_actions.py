@@ -92,6 +92,26 @@ def suggest(request: Request, inquiry_id: int, version: int = Form(...),
         ctx.db, actor, inquiry_id, version, replies=ctx.replies, hold_for=ctx.hold_for), {})
 
 
+@router.post("/inquiries/{inquiry_id}/intents")
+def pick_intent(request: Request, inquiry_id: int, version: int = Form(...), intent: str = Form(..., max_length=120),
+                add: bool = Form(False), suggestion_version: int | None = Form(None),
+                actor: Actor = Depends(require_user)) -> Response:
+    """Draft the reply again for another intent, or add one more intent to answer (the previous draft is kept)."""
+    ctx = context(request)
+    return _run(request, actor, inquiry_id, lambda: replies.pick_intents(
+        ctx.db, actor, inquiry_id, version, [intent], add=add, suggestion_version=suggestion_version,
+        replies=ctx.replies, hold_for=ctx.hold_for), {})
+
+
+@router.post("/inquiries/{inquiry_id}/restore-draft")
+def restore_draft(request: Request, inquiry_id: int, version: int = Form(...),
+                  actor: Actor = Depends(require_user)) -> Response:
+    """Bring back the previous draft (the current one is kept aside in its turn)."""
+    ctx = context(request)
+    return _run(request, actor, inquiry_id, lambda: replies.restore_draft(
+        ctx.db, actor, inquiry_id, version, replies=ctx.replies, hold_for=ctx.hold_for), {})
+
+
 @router.post("/inquiries/{inquiry_id}/reassign")
 def reassign(request: Request, inquiry_id: int, version: int = Form(...), queue: str = Form(..., max_length=64),
              note: str = Form("", max_length=5000), actor: Actor = Depends(require_user)) -> Response:

@@ -24,11 +24,13 @@ from pipeline.store.models import (
     utcnow,
 )
 from pipeline.store.replies import SuggestionInfo, current_suggestion, thread_replies
+from responders.blanks import BLANK_PATTERN
 from webapp.attachments import safe_content_type
 from webapp.highlight import entity_spans
 from webapp.services import gate
 from webapp.services.access import check_access
 from webapp.services.holds import HoldView, current_hold, mark_viewing, other_viewers
+from webapp.services.suggestions import draft_intents, previous_draft
 from webapp.services.users import Actor
 
 HEADER_BYTES = 64 * 1024
@@ -248,6 +250,11 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
         undoable = last if last is not None and case is not None and _may_undo(session, actor, last, inquiry.state) \
             else None
         new_text = _cut(inquiry.new_text, max_text_chars)
+        suggestion = current_suggestion(session, inquiry_id)
+        extra: dict[str, Any] = {
+            "draft_intents": draft_intents(session, suggestion.id) if suggestion is not None else [],
+            "previous_draft": previous_draft(session, inquiry_id),
+        }
         return InquiryView(
             id=inquiry.id, state=inquiry.state, case=_case_view(case) if case else None,
             subject=message.subject, sender_name=message.sender_name, sender_address=message.sender_address,
@@ -266,10 +273,32 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             decision=decision,
             labels=tuple(LabelView(lb.field, lb.value, lb.actor, lb.created_at) for lb in labels),
             hold=current_hold(session, inquiry_id, actor, now), history=history, undoable=undoable,
-            suggestion=current_suggestion(session, inquiry_id), thread_id=message.thread_id,
-            actions=gate.offered(inquiry.state) if case is not None else frozenset(),
+            suggestion=suggestion, thread_id=message.thread_id,
+            actions=gate.offered(inquiry.state) if case is not None else frozenset(), extra=extra,
             viewers=other_viewers(session, inquiry_id, actor, now) if case is not None else (),
         )
+
+
+@dataclass(frozen=True)
+class DraftPart:
+    """A piece of a draft's text for the preview: plain text, or a blank still to fill (``label`` set)."""
+
+    text: str
+    label: str | None = None
+
+
+def draft_parts(text: str) -> tuple[DraftPart, ...]:
+    """A draft's text cut into plain pieces and ``[[to fill: ...]]`` blanks, in order (for highlighting)."""
+    parts: list[DraftPart] = []
+    start = 0
+    for match in BLANK_PATTERN.finditer(text or ""):
+        if match.start() > start:
+            parts.append(DraftPart(text[start:match.start()]))
+        parts.append(DraftPart(match.group(0), match.group(1) or "?"))
+        start = match.end()
+    if start < len(text or ""):
+        parts.append(DraftPart(text[start:]))
+    return tuple(parts)
 
 
 def undoable_actions() -> frozenset[str]:

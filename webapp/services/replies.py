@@ -48,7 +48,7 @@ def current_suggestion(session: Session, inquiry_id: int) -> SuggestionInfo | No
 def _translated() -> Iterator[None]:
     try:
         yield
-    except (StaleSuggestionError, IllegalTransition) as exc:
+    except (StaleSuggestionError, IllegalTransition, reply_service.UnfilledBlanks) as exc:
         raise Conflict(str(exc)) from exc
     except ReplyError as exc:
         raise BadInput(str(exc)) from exc
@@ -161,6 +161,60 @@ def suggest_reply(db: sessionmaker[Session], actor: Actor, inquiry_id: int, vers
 
     return perform(db, actor, inquiry_id, version, gate.SUGGEST, change, hold_for=hold_for,
                    message="reply suggested from the templates")
+
+
+def pick_intents(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: int, intents: list[str], *,
+                 add: bool = False, suggestion_version: int | None = None, replies: ReplyContext | None,
+                 hold_for: timedelta) -> ActionResult:
+    """Re-draft the reply for another intent (or, with ``add``, for one more after those it answers).
+
+    The draft it replaces is kept aside (shown as the previous draft, restorable); the pick is kept as a
+    training label.
+    """
+    context = _context(replies)
+
+    def change(session: Session, inquiry: Inquiry, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        gate.check_steps(inquiry, [(InquiryState.SUGGESTED, Action.SUGGEST)])
+        info = reply_service.current_suggestion(session, inquiry_id)
+        current = info if info is not None and info.editable else None
+        if current is not None and suggestion_version is not None and current.version != suggestion_version:
+            raise Conflict("the reply was changed by someone else meanwhile: reload it before switching")
+        chosen = list(intents)
+        if add:
+            answered = _answered(session, inquiry_id, current)
+            chosen = [*answered, *(i for i in intents if i not in answered)]
+        with _translated():
+            made = reply_service.switch_intents(session, inquiry_id, chosen, context, actor=actor.username,
+                                                expected_version=current.version if current else None)
+        return ({"suggestion": current.id if current else None},
+                {"suggestion": made.id, "intents": chosen})
+
+    return perform(db, actor, inquiry_id, version, gate.SUGGEST, change, hold_for=hold_for,
+                   message="reply drafted again for " + ", ".join(intents) + " (the previous draft is kept)")
+
+
+def _answered(session: Session, inquiry_id: int, current: SuggestionInfo | None) -> list[str]:
+    """The intents the current draft answers (its templates, in order)."""
+    if current is None:
+        return []
+    return reply_service.draft_intents(session, current.id)
+
+
+def restore_draft(db: sessionmaker[Session], actor: Actor, inquiry_id: int, version: int, *,
+                  replies: ReplyContext | None, hold_for: timedelta) -> ActionResult:
+    """Bring back the previous draft (the current one is kept aside in its turn)."""
+    _context(replies)
+
+    def change(session: Session, inquiry: Inquiry, case: Case) -> tuple[dict[str, Any], dict[str, Any]]:
+        gate.check_steps(inquiry, [(InquiryState.SUGGESTED, Action.SUGGEST)])
+        info = reply_service.current_suggestion(session, inquiry_id)
+        with _translated():
+            made = reply_service.restore_previous(session, inquiry_id, actor.username,
+                                                  expected_version=info.version if info and info.editable else None)
+        return {"suggestion": info.id if info else None}, {"suggestion": made.id}
+
+    return perform(db, actor, inquiry_id, version, gate.SUGGEST, change, hold_for=hold_for,
+                   message="previous draft restored")
 
 
 def undo_reply(session: Session, inquiry: Inquiry, case: Case, action: CaseAction, actor: Actor,

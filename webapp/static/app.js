@@ -40,4 +40,43 @@
         .catch(function () {});
     }, 60000);
   }
+  // Blanks in the draft: keep the count and the marked preview in step with the text as staff type.
+  var body = document.getElementById("reply-body");
+  var preview = document.querySelector("[data-draft-preview]");
+  var count = document.querySelector("[data-blanks-count]");
+  if (body && preview && count) {
+    var blankPattern = /\[\[to fill:[ \t]*([^\[\]\n]*?)[ \t]*\]\]/g;
+    var subject = document.getElementById("reply-subject");
+    var mark = function (label, text) {
+      var node = document.createElement("mark");
+      node.className = "blank";
+      node.title = "to fill: " + label;
+      node.textContent = text;
+      return node;
+    };
+    var refresh = function () {
+      var text = body.value, labels = [], start = 0, match;
+      preview.textContent = "";
+      blankPattern.lastIndex = 0;
+      while ((match = blankPattern.exec(text)) !== null) {
+        preview.appendChild(document.createTextNode(text.slice(start, match.index)));
+        preview.appendChild(mark(match[1] || "?", match[0]));
+        labels.push(match[1] || "?");
+        start = match.index + match[0].length;
+      }
+      preview.appendChild(document.createTextNode(text.slice(start)));
+      var inSubject = subject ? (subject.value.match(blankPattern) || []).length : 0;
+      var total = labels.length + inSubject;
+      count.textContent = "";
+      count.className = "blanks-count" + (total ? "" : " blanks-none");
+      if (!total) { count.textContent = "No blanks to fill."; return; }
+      count.appendChild(document.createTextNode(total + " blank" + (total === 1 ? "" : "s") + " to fill before approving: "));
+      labels.forEach(function (label, index) {
+        if (index) { count.appendChild(document.createTextNode("; ")); }
+        count.appendChild(mark(label, label));
+      });
+    };
+    body.addEventListener("input", refresh);
+    if (subject) { subject.addEventListener("input", refresh); }
+  }
 }());
