@@ -157,8 +157,17 @@ def _why_stale(model: TriageModel, settings: TriageSettings) -> str | None:
 
 
 def load_or_train(settings: TriageSettings, config: TriageConfig) -> TriageModel:
-    """The configured model. With auto_train it is (re)trained and saved when missing or stale."""
+    """The configured model: the registry's live version when one was promoted, else the model file.
+
+    With auto_train the model file is (re)trained and saved when missing or stale.
+    """
+    from classifiers.versions import ModelRegistry
+
     path = model_location(settings.model_path)
+    registry = ModelRegistry(path.parent)
+    live = registry.live()
+    if live is not None:  # a promoted version may hold corrections the corpus lacks: never stale by data
+        return registry.load(live)
     if path.exists() or not settings.auto_train:
         model = load_model(path)
         reason = _why_stale(model, settings)

@@ -1,4 +1,4 @@
-"""The triage commands: ``classify`` (files, no database), ``eval``, ``train`` and ``retriage``.
+"""The triage commands: ``classify`` (files, no database), ``eval`` and ``retriage`` (``train`` is in ``models``).
 
 Loaded by ``pipeline.cli`` when one of them runs. The output
 of ``classify --json`` is a contract others depend on: one JSON object per
@@ -171,35 +171,6 @@ def evaluate_command(state: "CliState", data: Path | None, split: str | None, as
         raise click.UsageError(f"no examples in the {chosen} split")
     report = evaluate(examples, model, config)
     click.echo(json.dumps(report_json(report), ensure_ascii=False) if as_json else format_report(report))
-
-
-@click.command("train")
-@click.option("--json", "as_json", is_flag=True, help="Print the model's description as JSON.")
-@DESK_OPTION
-@click.pass_obj
-def train(state: "CliState", as_json: bool, desk: str | None) -> None:
-    """Rebuild the default model from the corpus and save it where triage.model_path says."""
-    from classifiers.config import load_triage_config
-    from classifiers.registry import build_model, model_location, save_model
-
-    settings = desk_triage_settings(state, desk)
-    config = load_triage_config(settings)
-    started = time.perf_counter()
-    model = build_model(settings, config)
-    path = model_location(settings.model_path)
-    save_model(model, path)
-    seconds = time.perf_counter() - started
-    info = model.info.as_dict() | {"path": str(path), "seconds": round(seconds, 1)}
-    if as_json:
-        click.echo(json.dumps(info, ensure_ascii=False))
-        return
-    metrics = info["metrics"]
-    click.echo(f"model {info['version']} saved to {info['path']} in {seconds:.1f}s")
-    click.echo(f"trained on {info['examples']} examples (data {info['data_hash'][:12]}), "
-               f"{len(info['topics'])} topics, languages {', '.join(info['languages'])}")
-    if metrics:
-        click.echo(f"held-out: macro-F1 {metrics['macro_f1']:.4f}, language accuracy {metrics['language_accuracy']:.4f} "
-                   f"on {metrics['test_examples']} examples")
 
 
 def _parse_since(value: str) -> datetime:

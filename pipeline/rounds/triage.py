@@ -223,27 +223,30 @@ class TriageService:
 
 
 _LOAD_LOCK = threading.Lock()
-_LOADED: dict[tuple[TriageSettings, float | None], tuple[TriageConfig, "TriageModel"]] = {}
+_LOADED: dict[tuple[Any, ...], tuple[TriageConfig, "TriageModel"]] = {}
 
 
 def shared_triage(settings: TriageSettings) -> tuple[TriageConfig, "TriageModel"]:
     """The configuration and model of these settings, loaded (or trained) once per process and model file.
 
-    Each desk's settings are cached apart: triaging one desk never unloads another's model.
+    Each desk's settings are cached apart: triaging one desk never unloads another's model. A promotion or
+    rollback in the model registry (its live pointer) loads the new live model on the next call.
     """
     from classifiers.config import load_triage_config
     from classifiers.registry import load_or_train, model_location
+    from classifiers.versions import ModelRegistry
 
     with _LOAD_LOCK:
         path = model_location(settings.model_path)
-        key = (settings, path.stat().st_mtime if path.exists() else None)
+        live = ModelRegistry(path.parent).live_marker()
+        key = (settings, path.stat().st_mtime if path.exists() else None, live)
         if key not in _LOADED:
             config = load_triage_config(settings)
             for stale in [k for k in _LOADED if k[0] == settings]:
                 del _LOADED[stale]
             _LOADED[key] = (config, load_or_train(settings, config))
             if key[1] is None and path.exists():  # trained just now: remember it under the file's time too
-                _LOADED[(settings, path.stat().st_mtime)] = _LOADED[key]
+                _LOADED[(settings, path.stat().st_mtime, live)] = _LOADED[key]
         return _LOADED[key]
 
 

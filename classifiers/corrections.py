@@ -1,0 +1,125 @@
+"""Staff corrections as training examples: a correction wins over the original label, threads stay in one split.
+
+The store hands over each corrected inquiry (its text, the decision made, and
+the latest value staff gave each field); this module turns them into corpus
+examples. Topic and language corrections relabel the inquiry; intent labels
+teach intents; a reassignment to another queue teaches the hold-back decision
+and its section. Corrections naming topics the taxonomy no longer has are left
+out and counted, and so are those of a topic with too few examples to learn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from classifiers.corpus import Example, thread_split, threads_in_both_splits
+from classifiers.taxonomy import Taxonomy
+
+# A queue reassignment says a person had to handle it elsewhere.
+REASSIGNED_REASON = "no_template"
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One inquiry staff corrected: its text, what triage decided, and the latest labelled value of each field."""
+
+    inquiry_id: int
+    thread: str
+    subject: str
+    body: str
+    language: str
+    topic: str
+    labels: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class MergedCorpus:
+    """The corpus with the corrections in, the extra hold-back labels, and what was left out and why."""
+
+    examples: list[Example]
+    extra_labels: list[Example]
+    data_hash: str
+    used: int = 0
+    unknown_topic: int = 0
+    too_few: dict[str, int] = field(default_factory=dict)
+
+    def notes(self) -> list[str]:
+        """Plain sentences about corrections left out (empty when none was)."""
+        notes = []
+        if self.unknown_topic:
+            notes.append(f"{self.unknown_topic} correction(s) name topics the taxonomy no longer has and were skipped")
+        if self.too_few:
+            listed = ", ".join(f"{t} ({n})" for t, n in sorted(self.too_few.items()))
+            notes.append(f"corrections for topics with too few examples to learn were skipped: {listed}")
+        return notes
+
+
+def _intents(value: Any) -> tuple[str, ...] | None:
+    if isinstance(value, (list, tuple)):
+        return tuple(str(v) for v in value if str(v).strip())
+    if isinstance(value, str):
+        return tuple(p.strip() for p in value.split(",") if p.strip())
+    return None
+
+
+def correction_example(correction: Correction, taxonomy: Taxonomy) -> Example:
+    """The example a correction makes: labelled values win over the decision's; split chosen by its thread."""
+    labels = correction.labels
+    language = str(labels.get("language") or correction.language).strip().lower()
+    topic = str(labels.get("topic") or correction.topic).strip()
+    thread = f"inquiry-thread:{correction.thread}"
+    queue = labels.get("queue")
+    intents = _intents(labels.get("intents")) if "intents" in labels else None
+    held = queue is not None and str(queue) != taxonomy.section_of(topic) if topic in taxonomy.topics else False
+    return Example(
+        id=f"inquiry:{correction.inquiry_id}",
+        language=language,
+        topic=topic,
+        subject=correction.subject,
+        body=correction.body,
+        split=thread_split(thread),
+        intents=intents,
+        standard=not held,
+        queue=str(queue) if queue is not None else None,
+        hold_reason=REASSIGNED_REASON if held else None,
+        thread=thread,
+    )
+
+
+def merge_corrections(examples: Sequence[Example], data_hash: str, corrections: Sequence[Correction],
+                      taxonomy: Taxonomy, *, min_per_topic: int = 5) -> MergedCorpus:
+    """The corpus plus the corrections (same id: the correction wins), with a hash of both.
+
+    ``min_per_topic``: a topic needs this many training examples in all; a
+    correction of a topic below it is left out (and counted), never a crash.
+    """
+    made = [correction_example(c, taxonomy) for c in corrections]
+    known = [e for e in made if e.topic in taxonomy.topics]
+    unknown = len(made) - len(known)
+    replaced = {e.id for e in known}
+    base = [e for e in examples if e.id not in replaced]
+    counts = Counter(e.topic for e in base if e.split == "train") + Counter(e.topic for e in known if e.split == "train")
+    too_few = Counter(e.topic for e in known if counts[e.topic] < min_per_topic)
+    kept = [e for e in known if counts[e.topic] >= min_per_topic]
+    merged = base + kept
+    shared = threads_in_both_splits(merged)
+    if shared:  # a corpus thread reused by corrections: the whole thread goes where the corpus put it
+        split_of = {e.thread_id: e.split for e in base}
+        merged = base + [replace(e, split=split_of.get(e.thread_id, e.split)) for e in kept]
+    extra = [e for e in merged if e.id in {k.id for k in kept} and e.queue is not None and e.split == "train"]
+    digest = hashlib.sha256(data_hash.encode())
+    for correction in sorted(corrections, key=lambda c: c.inquiry_id):
+        digest.update(json.dumps([correction.inquiry_id, dict(correction.labels)], sort_keys=True, default=str).encode())
+    return MergedCorpus(
+        examples=merged,
+        extra_labels=extra,
+        data_hash=digest.hexdigest() if corrections else data_hash,
+        used=len(kept),
+        unknown_topic=unknown,
+        too_few=dict(too_few),
+    )
