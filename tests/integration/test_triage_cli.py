@@ -96,12 +96,14 @@ def test_eval_on_a_file_as_json(tmp_path: Path, model_env: dict[str, str]) -> No
     assert {"matrix", "labels"} <= set(report["overall"]["confusion"])
 
 
-def test_train_rebuilds_the_model_in_seconds(tmp_path: Path) -> None:
+def test_train_saves_a_new_version_without_making_it_live(tmp_path: Path) -> None:
     target = tmp_path / "models" / "new.skops"
     result = run(["train", "--json"], tmp_path, TRIAGE_TRIAGE__MODEL_PATH=str(target))
     assert result.returncode == 0, result.stderr
-    info = json.loads(result.stdout)
-    assert target.is_file() and info["path"] == str(target)
+    info = json.loads(result.stdout.splitlines()[-1])
+    assert info["path"] == str(target.parent / info["version"]) and Path(info["path"], "model.skops").is_file()
+    assert not target.exists() and not (target.parent / "live").exists() and info["live"] is None
+    assert not (tmp_path / "var").exists()  # no database to read corrections from: none is created
     assert info["data_hash"] and info["version"] and info["metrics"]["macro_f1"] > 0.5
     assert {"scikit-learn", "skops", "langdetect"} <= set(info["libraries"])
 
