@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -123,3 +123,10 @@ def merge_corrections(examples: Sequence[Example], data_hash: str, corrections: 
         unknown_topic=unknown,
         too_few=dict(too_few),
     )
+
+
+def corrections_of(rows: Iterable[Any]) -> list[Correction]:
+    """Corrections from the store's labelled-inquiry rows (``inquiry_id``, ``thread_id``, ``subject``, ``text``,
+    ``language``, ``topic``, ``labels``)."""
+    return [Correction(inquiry_id=r.inquiry_id, thread=str(r.thread_id), subject=r.subject, body=r.text,
+                       language=r.language, topic=r.topic, labels=dict(r.labels)) for r in rows]

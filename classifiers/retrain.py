@@ -11,8 +11,10 @@ from classifiers.config import TriageConfig, resolve
 from classifiers.corpus import Example, corpus_files, of_split, read_corpus
 from classifiers.corrections import Correction, MergedCorpus, merge_corrections
 from classifiers.evaluation import Report, evaluate, summary
+from classifiers.inputs import TriageInput
 from classifiers.model import TriageModel
 from classifiers.training import DEFAULT_PARAMETERS, train_model
+from classifiers.triage import triage_inputs
 from pipeline.config import TriageSettings
 
 # Stages reported to ``progress`` in this order.
@@ -73,3 +75,20 @@ def held_out(settings: TriageSettings, config: TriageConfig, corrections: Sequen
 def score(model: TriageModel, examples: Sequence[Example], config: TriageConfig) -> dict[str, Any]:
     """A model's figures on ``examples``."""
     return report_metrics(evaluate(examples, model, config))
+
+
+CHANGED_FIELDS = ("language", "topic", "queue", "standard")
+
+
+def changed_decisions(items: Sequence[tuple[int, str, TriageInput]], first: TriageModel, second: TriageModel,
+                      config: TriageConfig) -> list[dict[str, Any]]:
+    """The items (id, subject, input) the two models decide differently, with each changed field as [first, second]."""
+    if not items:
+        return []
+    inputs = [i for _, _, i in items]
+    changes = []
+    for (item_id, subject, _), a, b in zip(items, triage_inputs(inputs, first, config), triage_inputs(inputs, second, config)):
+        fields = {f: [getattr(a, f), getattr(b, f)] for f in CHANGED_FIELDS if getattr(a, f) != getattr(b, f)}
+        if fields:
+            changes.append({"inquiry_id": item_id, "subject": subject, "changes": fields})
+    return changes

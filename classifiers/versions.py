@@ -158,7 +158,10 @@ class ModelRegistry:
 
     def load(self, version: str) -> TriageModel:
         """A stored version's model; ``ClassifierError`` when the file is missing, corrupted or foreign."""
-        model = load_model(self.folder(version) / MODEL_FILE)
+        folder = self.folder(version)
+        if not folder.is_dir():
+            raise ClassifierError(f"no model version {version} in {self.root}")
+        model = load_model(folder / MODEL_FILE)
         if model.version != version:
             raise ClassifierError(f"the file of model version {version} holds model {model.version}")
         return model

@@ -41,7 +41,7 @@ def registry_of(settings: "TriageSettings") -> "ModelRegistry":
 
 def load_corrections(state: "CliState") -> list["Correction"]:
     """Every staff correction in the database, as the classifiers take them (none when there is no database yet)."""
-    from classifiers.corrections import Correction
+    from classifiers.corrections import corrections_of
     from pipeline.store.labels import labelled_inquiries
     from pipeline.store.sqlite_path import sqlite_file_of
 
@@ -49,9 +49,7 @@ def load_corrections(state: "CliState") -> list["Correction"]:
     if database is not None and not database.exists():
         return []  # no database yet, so no corrections: do not create an empty one just to look
     with state.runtime().session_factory() as session:
-        rows = labelled_inquiries(session)
-    return [Correction(inquiry_id=r.inquiry_id, thread=str(r.thread_id), subject=r.subject, body=r.text,
-                       language=r.language, topic=r.topic, labels=r.labels) for r in rows]
+        return corrections_of(labelled_inquiries(session))
 
 
 def _actor(given: str | None) -> str:
@@ -197,28 +195,14 @@ def _resolve(registry: "ModelRegistry", name: str) -> str:
 def decision_changes(state: "CliState", first: "TriageModel", second: "TriageModel", config: "TriageConfig",
                      limit: int) -> list[dict[str, Any]]:
     """The stored inquiries (newest ``limit``) whose decision differs between the two models."""
-    from sqlalchemy import select
-
-    from classifiers.triage import triage_inputs
+    from classifiers.retrain import changed_decisions
     from pipeline.rounds.triage import stored_input
-    from pipeline.store.models import Inquiry, Message
+    from pipeline.store.labels import recent_inquiries
 
     with state.runtime().session_factory() as session:
-        rows = session.execute(
-            select(Inquiry, Message).join(Message, Inquiry.message_pk == Message.id).order_by(Inquiry.id.desc()).limit(limit)
-        ).all()
+        rows = recent_inquiries(session, limit)
         items = [(inquiry.id, message.subject, stored_input(inquiry, message)) for inquiry, message in rows]
-    if not items:
-        return []
-    before = triage_inputs([i for _, _, i in items], first, config)
-    after = triage_inputs([i for _, _, i in items], second, config)
-    changes = []
-    for (inquiry_id, subject, _), a, b in zip(items, before, after):
-        fields = {f: [getattr(a, f), getattr(b, f)] for f in ("language", "topic", "queue", "standard")
-                  if getattr(a, f) != getattr(b, f)}
-        if fields:
-            changes.append({"inquiry_id": inquiry_id, "subject": subject, "changes": fields})
-    return changes
+    return changed_decisions(items, first, second, config)
 
 
 @models.command("compare")

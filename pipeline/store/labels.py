@@ -52,3 +52,9 @@ def labelled_inquiries(session: Session, fields: Sequence[str] = TRAINING_FIELDS
                         topic=topic or "", labels=latest[i])
         for i, thread, subject, new_text, forwarded, language, topic in found
     ]
+
+
+def recent_inquiries(session: Session, limit: int) -> list[tuple[Inquiry, Message]]:
+    """The newest ``limit`` inquiries with their messages, newest first."""
+    query = select(Inquiry, Message).join(Message, Inquiry.message_pk == Message.id).order_by(Inquiry.id.desc()).limit(limit)
+    return [(inquiry, message) for inquiry, message in session.execute(query).all()]

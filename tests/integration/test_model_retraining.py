@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from classifiers.corrections import Correction, merge_corrections
+from classifiers.corrections import corrections_of, merge_corrections
 from pipeline.config import DatabaseSettings, Settings
 from pipeline.ingest import Ingestor
 from pipeline.rounds.triage import TriageService
@@ -61,8 +61,7 @@ def test_corrections_from_the_database_join_the_training_data(runtime: Runtime, 
         add_label(session, ids[4], "topic", "retired_topic", "ann")
     with runtime.session_factory() as session:
         rows = labelled_inquiries(session)
-    corrections = [Correction(inquiry_id=r.inquiry_id, thread=str(r.thread_id), subject=r.subject, body=r.text,
-                              language=r.language, topic=r.topic, labels=r.labels) for r in rows]
+    corrections = corrections_of(rows)
     merged = merge_corrections([], "h", corrections, triage_config.taxonomy, min_per_topic=0)
     assert merged.used == 4 and merged.unknown_topic == 1
     assert {e.topic for e in merged.examples} == {"fees"}
