@@ -30,6 +30,7 @@ COMMAND_MODULES: dict[str, str] = {
     "eval": "pipeline.commands.triage:evaluate_command",
     "train": "pipeline.commands.models:train",
     "models": "pipeline.commands.models:models",
+    "label": "pipeline.commands.models:label",
     "retriage": "pipeline.commands.triage:retriage",
     "suggest": "pipeline.commands.replies:suggest",
     "stats": "pipeline.commands.stats:stats",

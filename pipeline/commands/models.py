@@ -279,3 +279,52 @@ def rollback(state: "CliState", actor: str | None) -> None:
     event = registry.rollback(actor=who)
     _audit(state, "model_rolled_back", who, event)
     click.echo(f"model {event['version']} is live again (was {event['previous']})")
+
+
+@click.command("label")
+@click.argument("inquiry_id", type=int, required=False)
+@click.option("--next", "offer", is_flag=True, help="List the inquiries whose labels would teach the model most.")
+@click.option("--limit", default=10, show_default=True, help="How many to list with --next.")
+@click.option("--topic", help="The right topic of INQUIRY_ID.")
+@click.option("--language", help="The right language of INQUIRY_ID.")
+@click.option("--queue", help="The right queue of INQUIRY_ID.")
+@click.option("--by", "actor", help="Who labels (default: the login name).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def label(state: "CliState", inquiry_id: int | None, offer: bool, limit: int, topic: str | None, language: str | None,
+          queue: str | None, actor: str | None, as_json: bool) -> None:
+    """Offer inquiries to label (least confident first, then corrected ones), or label INQUIRY_ID directly."""
+    from classifiers.config import load_triage_config
+    from pipeline.store import repository as repo
+    from pipeline.store.db import unit_of_work
+    from pipeline.store.decisions import add_label, current_decision
+    from pipeline.store.labels import label_candidates
+    from pipeline.store.models import Inquiry
+
+    if offer:
+        with state.runtime().session_factory() as session:
+            found = label_candidates(session, limit)
+        for c in found:
+            if as_json:
+                click.echo(json.dumps(c.__dict__, ensure_ascii=False))
+            else:
+                mark = "corrected" if c.corrected else "unsure"
+                click.echo(f"#{c.inquiry_id}  {c.language} {c.topic} ({c.confidence:.2f}) -> {c.queue}  [{mark}]  {c.subject[:60]}")
+        if not found and not as_json:
+            click.echo("nothing to label: no triaged inquiries")
+        return
+    if inquiry_id is None or not (topic or language or queue):
+        raise click.UsageError("give --next, or INQUIRY_ID with --topic, --language and/or --queue")
+    config = load_triage_config(state.loaded().settings.triage)
+    if topic is not None and topic not in config.taxonomy.topics:
+        raise click.BadParameter(f"unknown topic {topic!r}; known: {', '.join(config.taxonomy.topics)}", param_hint="--topic")
+    who = _actor(actor)
+    with unit_of_work(state.runtime().session_factory) as session:
+        if session.get(Inquiry, inquiry_id) is None:
+            raise click.BadParameter(f"no inquiry {inquiry_id}", param_hint="INQUIRY_ID")
+        decision = current_decision(session, inquiry_id)
+        given = {f: v for f, v in (("topic", topic), ("language", (language or "").lower() or None), ("queue", queue)) if v}
+        for field, value in given.items():
+            add_label(session, inquiry_id, field, value, who, decision_id=decision.id if decision else None)
+        repo.record_event(session, "labelled", inquiry_id=inquiry_id, actor=who, details=given)
+    click.echo(f"inquiry {inquiry_id} labelled: " + ", ".join(f"{k} {v}" for k, v in given.items()))

@@ -58,3 +58,32 @@ def recent_inquiries(session: Session, limit: int) -> list[tuple[Inquiry, Messag
     """The newest ``limit`` inquiries with their messages, newest first."""
     query = select(Inquiry, Message).join(Message, Inquiry.message_pk == Message.id).order_by(Inquiry.id.desc()).limit(limit)
     return [(inquiry, message) for inquiry, message in session.execute(query).all()]
+
+
+@dataclass(frozen=True)
+class LabelCandidate:
+    """An inquiry offered for labelling: its current decision, how sure it was, and whether staff corrected it."""
+
+    inquiry_id: int
+    subject: str
+    language: str
+    topic: str
+    confidence: float
+    queue: str
+    corrected: bool
+
+
+def label_candidates(session: Session, limit: int) -> list[LabelCandidate]:
+    """Up to ``limit`` inquiries that teach most when labelled: the least confident decisions not labelled yet,
+    then those staff corrected (a second look confirms or refines the correction)."""
+    labelled = select(Label.inquiry_id).distinct()
+    base = (select(Inquiry.id, Message.subject, DecisionRecord.language, DecisionRecord.topic,
+                   DecisionRecord.topic_confidence, DecisionRecord.queue)
+            .join(Message, Inquiry.message_pk == Message.id)
+            .join(DecisionRecord, (DecisionRecord.inquiry_id == Inquiry.id) & DecisionRecord.is_current.is_(True)))
+    unsure = session.execute(base.where(Inquiry.id.not_in(labelled))
+                             .order_by(DecisionRecord.topic_confidence, Inquiry.id).limit(limit)).all()
+    corrected = session.execute(base.where(Inquiry.id.in_(labelled))
+                                .order_by(DecisionRecord.topic_confidence, Inquiry.id).limit(max(0, limit - len(unsure)))).all()
+    return [LabelCandidate(i, s or "", lang, topic, float(conf), queue, flag)
+            for flag, rows in ((False, unsure), (True, corrected)) for i, s, lang, topic, conf, queue in rows]

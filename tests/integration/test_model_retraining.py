@@ -127,3 +127,35 @@ def test_train_with_corrections_then_list_promote_compare_and_rollback(
             assert [(e.actor, e.details["version"]) for e in events] == [("ann", version)]
     finally:
         runtime.close()
+
+
+def test_label_next_offers_the_least_confident_then_the_corrected_and_labels_directly(
+        tmp_path: Path, triage_model, triage_config) -> None:  # type: ignore[no-untyped-def]
+    from pipeline.store.labels import labelled_inquiries
+
+    database = f"sqlite:///{tmp_path / 't.db'}"
+    runtime = open_runtime(Settings(database=DatabaseSettings(url=database)))
+    try:
+        ids = _ingest(runtime, triage_model, triage_config)
+    finally:
+        runtime.close()
+    env = {"TRIAGE_DATABASE_URL": database}
+    offered = _run(["label", "--next", "--json", "--limit", str(len(ids))], tmp_path, env)
+    assert offered.returncode == 0, offered.stderr
+    rows = [json.loads(line) for line in offered.stdout.splitlines()]
+    assert len(rows) == len(ids) and not any(r["corrected"] for r in rows)
+    confidences = [r["confidence"] for r in rows]
+    assert confidences == sorted(confidences)
+    first = rows[0]["inquiry_id"]
+    done = _run(["label", str(first), "--topic", "fees", "--language", "FR", "--by", "ann"], tmp_path, env)
+    assert done.returncode == 0 and "labelled: topic fees, language fr" in done.stdout
+    again = [json.loads(line) for line in _run(["label", "--next", "--json", "--limit", str(len(ids))], tmp_path, env).stdout.splitlines()]
+    assert [r["inquiry_id"] for r in again][-1] == first and again[-1]["corrected"] and not again[0]["corrected"]
+    bad = _run(["label", str(first), "--topic", "no_such"], tmp_path, env)
+    assert bad.returncode == 2 and "unknown topic" in bad.stderr
+    runtime = open_runtime(Settings(database=DatabaseSettings(url=database)))
+    try:
+        with runtime.session_factory() as session:
+            assert [r.labels for r in labelled_inquiries(session)] == [{"topic": "fees", "language": "fr"}]
+    finally:
+        runtime.close()
