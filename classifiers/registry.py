@@ -25,6 +25,7 @@ from classifiers.holdback import HoldBackClassifier
 from classifiers.intents import IntentClassifier
 from classifiers.language import CharLanguageModel
 from classifiers.model import ModelInfo, TriageModel
+from classifiers.pointer import MODEL_FILE, live_version
 from classifiers.topics import TopicClassifier
 from classifiers.training import library_versions, train_model
 from pipeline.config import TriageSettings
@@ -161,13 +162,13 @@ def load_or_train(settings: TriageSettings, config: TriageConfig) -> TriageModel
 
     With auto_train the model file is (re)trained and saved when missing or stale.
     """
-    from classifiers.versions import ModelRegistry
-
     path = model_location(settings.model_path)
-    registry = ModelRegistry(path.parent)
-    live = registry.live()
+    live = live_version(path.parent)
     if live is not None:  # a promoted version may hold corrections the corpus lacks: never stale by data
-        return registry.load(live)
+        model = load_model(path.parent / live / MODEL_FILE)
+        if model.version != live:
+            raise ClassifierError(f"the live model file of version {live} holds model {model.version}")
+        return model
     if path.exists() or not settings.auto_train:
         model = load_model(path)
         reason = _why_stale(model, settings)

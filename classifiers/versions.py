@@ -29,17 +29,23 @@ from pathlib import Path
 from typing import Any
 
 from classifiers.model import TriageModel
+from classifiers.pointer import LIVE_FILE, MODEL_FILE, live_marker, live_version
 from classifiers.registry import load_model, save_model
 from pipeline.errors import ClassifierError
 
-MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
-LIVE_FILE = "live"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = ".promote.lock"
 # The figures promotion compares, each "higher is better".
 GATE_FIGURES = ("macro_f1", "hold_recall")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class _AnyLive:
+    """The default of ``expected_live``: whichever version is live now."""
+
+
+ANY_LIVE = _AnyLive()
 
 
 class PromotionConflict(ClassifierError):
@@ -168,19 +174,11 @@ class ModelRegistry:
 
     def live(self) -> str | None:
         """The live version's name, or None when nothing was promoted."""
-        try:
-            text = (self.root / LIVE_FILE).read_text(encoding="utf-8").strip()
-        except FileNotFoundError:
-            return None
-        return text or None
+        return live_version(self.root)
 
     def live_marker(self) -> tuple[str | None, int | None]:
         """What identifies the live pointer's state (name and change time): a cache key for loaded models."""
-        try:
-            stamp: int | None = (self.root / LIVE_FILE).stat().st_mtime_ns
-        except FileNotFoundError:
-            stamp = None
-        return self.live(), stamp
+        return live_marker(self.root)
 
     def history(self) -> list[dict[str, Any]]:
         """Every promotion and rollback, oldest first."""
@@ -227,7 +225,7 @@ class ModelRegistry:
         _atomic_write(self.root / LIVE_FILE, version + "\n")
         return event
 
-    def promote(self, version: str, *, actor: str, expected_live: str | None | type[Ellipsis] = ...,
+    def promote(self, version: str, *, actor: str, expected_live: str | None | _AnyLive = ANY_LIVE,
                 force: bool = False, margin: float = 0.0, now: datetime | None = None) -> dict[str, Any]:
         """Make ``version`` live; returns the history event.
 
@@ -240,7 +238,7 @@ class ModelRegistry:
         self.load(version)  # a corrupted or foreign file is refused before the pointer moves
         with self._locked():
             current = self.live()
-            if expected_live is not ... and current != expected_live:
+            if not isinstance(expected_live, _AnyLive) and current != expected_live:
                 raise PromotionConflict(f"the live model changed to {current} meanwhile; look again before promoting")
             if current == version:
                 raise ClassifierError(f"model {version} is already live")
@@ -255,12 +253,12 @@ class ModelRegistry:
                                       + "; ".join(problems) + " (use --force to promote anyway)")
             return self._set_live(version, "promote", actor, now, forced=bool(force))
 
-    def rollback(self, *, actor: str, expected_live: str | None | type[Ellipsis] = ...,
+    def rollback(self, *, actor: str, expected_live: str | None | _AnyLive = ANY_LIVE,
                  now: datetime | None = None) -> dict[str, Any]:
         """Make the previously live version live again; returns the history event."""
         with self._locked():
             current = self.live()
-            if expected_live is not ... and current != expected_live:
+            if not isinstance(expected_live, _AnyLive) and current != expected_live:
                 raise PromotionConflict(f"the live model changed to {current} meanwhile; look again before rolling back")
             stack = self.live_stack()
             if len(stack) < 2 or stack[-1] != current:

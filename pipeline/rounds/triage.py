@@ -234,11 +234,11 @@ def shared_triage(settings: TriageSettings) -> tuple[TriageConfig, "TriageModel"
     """
     from classifiers.config import load_triage_config
     from classifiers.registry import load_or_train, model_location
-    from classifiers.versions import ModelRegistry
+    from classifiers.pointer import live_marker
 
     with _LOAD_LOCK:
         path = model_location(settings.model_path)
-        live = ModelRegistry(path.parent).live_marker()
+        live = live_marker(path.parent)
         key = (settings, path.stat().st_mtime if path.exists() else None, live)
         if key not in _LOADED:
             config = load_triage_config(settings)
