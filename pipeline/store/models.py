@@ -141,7 +141,7 @@ class Inquiry(Base):
     html: Mapped[str | None] = mapped_column(Text)
     desk: Mapped[str | None] = mapped_column(String(64), index=True)  # None: the default desk (stored before desks)
     # A follow-up (same thread, same sender, its case still open) joins that case: no case or draft of its own.
-    follow_up_of: Mapped[int | None] = mapped_column(Id, ForeignKey("inquiries.id"), index=True)
+    follow_up_of: Mapped[int | None] = mapped_column(Id, index=True)  # an inquiry id (no constraint: see 0011)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -338,6 +338,9 @@ def test_without_a_mailbox_to_send_from_the_reply_goes_to_the_outbox_once(runtim
         suggestion = session.get(Suggestion, info.id)
         assert suggestion is not None
         suggestion.status = "approved"
+        inquiry = session.get(Inquiry, suggestion.inquiry_id)
+        assert inquiry is not None
+        inquiry.state = "approved"  # as the stopped process left it: approved, delivery pending
     (recovered,) = recover_deliveries(runtime.session_factory, context, MemoryTransports(), older_than_seconds=0)
     assert recovered.outcome == "sent" and "already in the outbox" in recovered.detail
     assert len(list((outbox / "new").iterdir())) == 1

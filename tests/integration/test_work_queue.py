@@ -73,7 +73,10 @@ def test_urgent_first_then_by_due_time(kim: Browser, seeded: dict[str, int]) -> 
 
 def test_mine_shows_the_cases_i_hold(kim: Browser, seeded: dict[str, int]) -> None:
     assert ids(kim.get("/queues/customer_service?signal=mine").text) == []
-    kim.get(f"/inquiries/{seeded['c0']}")  # opening a case holds it
+    kim.get(f"/inquiries/{seeded['c0']}")  # looking holds nothing
+    assert ids(kim.get("/queues/customer_service?signal=mine").text) == []
+    case = seeded["c0"]
+    assert kim.post(f"/inquiries/{case}/start", token_from=f"/inquiries/{case}").status_code == 303
     assert ids(kim.get("/queues/customer_service?signal=mine").text) == [seeded["c0"]]
 
 

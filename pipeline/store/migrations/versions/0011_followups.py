@@ -18,16 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('inquiries', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('follow_up_of', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
-                                      nullable=True))
-        batch_op.create_index(batch_op.f('ix_inquiries_follow_up_of'), ['follow_up_of'], unique=False)
-        batch_op.create_foreign_key(batch_op.f('fk_inquiries_follow_up_of_inquiries'), 'inquiries',
-                                    ['follow_up_of'], ['id'])
+    # Plain ALTER TABLE, not a batch copy: on SQLite a copy of `inquiries` breaks the foreign keys that point at it.
+    # The link is an indexed id without a foreign-key constraint for the same reason (SQLite cannot drop such a
+    # column again); the store only ever writes ids of existing inquiries into it.
+    op.add_column('inquiries', sa.Column('follow_up_of', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'),
+                                         nullable=True))
+    op.create_index('ix_inquiries_follow_up_of', 'inquiries', ['follow_up_of'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('inquiries', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('fk_inquiries_follow_up_of_inquiries'), type_='foreignkey')
-        batch_op.drop_index(batch_op.f('ix_inquiries_follow_up_of'))
-        batch_op.drop_column('follow_up_of')
+    op.drop_index('ix_inquiries_follow_up_of', table_name='inquiries')
+    op.drop_column('inquiries', 'follow_up_of')
