@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import time
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -130,6 +131,25 @@ def tidy_text(text: str) -> str:
 # --- environments -------------------------------------------------------------------------
 
 MAX_RANGE = 1000
+MAX_LOOP_DEPTH = 2              # with MAX_RANGE, at most a million turns of a loop without output
+MAX_RENDER_CHARS = 200_000      # a reply is a few thousand characters; anything near this is a runaway template
+MAX_RENDER_SECONDS = 2.0
+
+
+def bounded(chunks: Iterator[str], *, max_chars: int = MAX_RENDER_CHARS,
+            max_seconds: float = MAX_RENDER_SECONDS) -> str:
+    """The text of a rendering, stopped with ``TemplateError`` once it grows too long or takes too long."""
+    deadline = time.monotonic() + max_seconds
+    parts: list[str] = []
+    size = 0
+    for chunk in chunks:
+        size += len(chunk)
+        if size > max_chars:
+            raise TemplateError(f"the template's output passed {max_chars:,} characters: stopped")
+        if time.monotonic() > deadline:
+            raise TemplateError(f"the template took more than {max_seconds:g} s to render: stopped")
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _small_range(*args: int) -> range:
@@ -183,6 +203,21 @@ def _unsafe(ast: nodes.Template) -> tuple[int, str] | None:
     return None
 
 
+def _deep_loop(ast: nodes.Template) -> tuple[int, str] | None:
+    """A loop nested deeper than ``MAX_LOOP_DEPTH`` (the way a template could spin without printing)."""
+    def depth(node: nodes.Node, level: int) -> tuple[int, str] | None:
+        for child in node.iter_child_nodes():
+            inner = level + 1 if isinstance(child, nodes.For) else level
+            if inner > MAX_LOOP_DEPTH:
+                return child.lineno, f"nests loops {inner} deep; at most {MAX_LOOP_DEPTH} are allowed"
+            found = depth(child, inner)
+            if found:
+                return found
+        return None
+
+    return depth(ast, 0)
+
+
 def _undeclared(ast: nodes.Template, known: Collection[str]) -> tuple[int, str] | None:
     unknown = sorted(meta.find_undeclared_variables(ast) - set(known))
     if not unknown:
@@ -207,7 +242,9 @@ def _check_source(env: ImmutableSandboxedEnvironment, name: str, known: Collecti
         env.compile(source, name)  # what parsing lets through, e.g. {% extends %} inside a block
     except TemplateSyntaxError as exc:
         return f"line {exc.lineno}: syntax error: {exc.message}", digest, set()
-    for finding in (_unsafe(ast), _undeclared(ast, known)):
+    except Exception as exc:  # anything else the compiler refuses is a problem of the file, never a crash
+        return f"cannot be compiled: {type(exc).__name__}: {exc}", digest, set()
+    for finding in (_unsafe(ast), _deep_loop(ast), _undeclared(ast, known)):
         if finding is not None:
             return f"line {finding[0]}: {finding[1]}", digest, set()
     return None, digest, {ref for ref in meta.find_referenced_templates(ast) if ref is not None}
@@ -337,7 +374,7 @@ class Library:
             why = self.catalogue.refused.get((template_id, language), "not in the catalogue")
             raise TemplateError(f"template {template_id!r} ({language}) cannot be used: {why}")
         try:
-            text = tidy_text(template.render(variables))
+            text = tidy_text(bounded(template.generate(variables)))
         except Exception as exc:  # a template error at render time must not stop the pipeline
             raise TemplateError(f"template {template_id!r} ({language}) failed to render: "
                                 f"{type(exc).__name__}: {exc}") from exc
@@ -369,7 +406,7 @@ class Library:
             raise TemplateError(f"template '_layout.j2' ({language}) cannot be used: "
                                 f"{self.catalogue.refused.get(('_layout', language), 'missing')}")
         try:
-            text = tidy_text(layout.render(variables))
+            text = tidy_text(bounded(layout.generate(variables)))
         except Exception as exc:  # a template error at render time must not stop the pipeline
             raise TemplateError(f"template '_layout.j2' ({language}) failed: {type(exc).__name__}: {exc}") from exc
         return RenderedBody(text, self.html_of(text, language, str(variables.get("inquiry", {}).get("subject", ""))))
@@ -387,16 +424,16 @@ class Library:
 def _section_of(template: Template, variables: Mapping[str, Any]) -> tuple[str, str]:
     """The rendered ``heading`` and ``body`` blocks of a template (heading on one line)."""
     context = template.new_context(dict(variables))
-    heading = "".join(template.blocks["heading"](context)) if "heading" in template.blocks else ""
+    heading = bounded(template.blocks["heading"](context)) if "heading" in template.blocks else ""
     context = template.new_context(dict(variables))
-    body = "".join(template.blocks["body"](context)) if "body" in template.blocks else ""
+    body = bounded(template.blocks["body"](context)) if "body" in template.blocks else ""
     return " ".join(heading.split()), body.strip("\n")
 
 
 def _try_render(template: Template, variables: Sequence[Mapping[str, Any]], *, blocks: bool = True) -> str | None:
     for values in variables:
         try:
-            text = template.render(values)
+            text = bounded(template.generate(values))
             _, section = _section_of(template, values) if blocks else ("", text)
         except Exception as exc:  # any failure on sample values refuses the template
             return f"fails with sample values: {type(exc).__name__}: {exc}"
@@ -412,7 +449,7 @@ def _try_layout(layout: Template, samples: Sequence[Mapping[str, Any]]) -> str |
     for values in samples:
         for sections in (_sample_sections()[:1], _sample_sections()):
             try:
-                text = layout.render({**values, "sections": sections})
+                text = bounded(layout.generate({**values, "sections": sections}))
             except Exception as exc:  # any failure on sample values refuses the layout
                 return f"fails with sample values: {type(exc).__name__}: {exc}"
             if any(section["text"] not in text for section in sections):

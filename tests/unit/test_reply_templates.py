@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -142,6 +144,11 @@ _BAD = {
              "limited to 1000 items"),
     "dynamic": ("{% extends \"_layout.j2\" %}{% block body %}{% include topic ~ '.j2' %}{% endblock %}",
                 "with an expression"),
+    "deep_loops": ("{% extends \"_layout.j2\" %}{% block body %}{% for a in range(900) %}{% for b in range(900) %}"
+                   "{% for c in range(900) %}{% endfor %}{% endfor %}{% endfor %}x{% endblock %}",
+                   "nests loops 3 deep"),
+    "huge_output": ("{% extends \"_layout.j2\" %}{% block body %}{% for a in range(999) %}{% for b in range(999) %}"
+                    "xxxxxxxxxx{% endfor %}{% endfor %}{% endblock %}", "output passed"),
     "extends_in_block": ("{% extends \"_layout.j2\" %}{% block body %}{% extends \"_layout.j2\" %}x{% endblock %}",
                          "cannot use extend from a non top-level scope"),
 }
@@ -285,3 +292,19 @@ def test_rendered_text_has_no_trailing_spaces(library: Library) -> None:
     for spec in library.catalogue.templates:
         text = library.render(spec.id, "fr", _variables(library, spec.id, "fr", full=False)).text
         assert not re.search(r"[ \t]+$", text, re.MULTILINE), spec.id
+
+
+def test_a_rendering_is_stopped_when_it_grows_too_long_or_takes_too_long() -> None:
+    from responders.render import bounded
+
+    assert bounded(iter(["a", "b"])) == "ab"
+    with pytest.raises(TemplateError, match="output passed 10 characters"):
+        bounded(iter(["12345", "67890", "x"]), max_chars=10)
+
+    def slow() -> Iterator[str]:
+        yield "a"
+        time.sleep(0.05)
+        yield "b"
+
+    with pytest.raises(TemplateError, match="took more than"):
+        bounded(slow(), max_seconds=0.01)
