@@ -26,8 +26,6 @@ from classifiers.topics import TopicResult
 from pipeline.mail.model import ParsedMessage
 
 _ENTITY_CHARS = 100_000
-_LOW_CONFIDENCE = 0.25  # below this the best intent is a guess: a person reads the message ...
-_TOPIC_BACKED = 0.05  # ... unless it is the best intent of the topic the topic model is sure of
 _SURE_REASON = 0.12  # a learned hold-back whose reason is less likely than this gives "low_confidence" as its reason
 _URGENT_HOLD = 0.3  # an urgent message is held back from this needs-a-person probability on
 
@@ -54,14 +52,15 @@ class ReplyPlan:
 
 
 def plan_reply(
-    item: TriageInput, language: str, topic: str, topic_band: str, signals: Signals, routing: Routing, reading: Reading,
+    item: TriageInput, language: str, topic: str, signals: Signals, routing: Routing, reading: Reading,
     config: TriageConfig,
 ) -> ReplyPlan:
     """The intents to answer, or the hold-back with its section and reason.
 
     The routing rules keep the cases they exist for (language, automatic mail, complaints); explicit requests
     (a person, no automatic reply) hold a message back; otherwise the learned needs-a-person model decides, and
-    a message whose intent is unclear is held back too.
+    a message no intent is sure of is held back too (to its topic's section): a guessed explainer was read as
+    answering another question far more often than this one.
     """
     taxonomy = config.taxonomy
     if language == "und":
@@ -94,25 +93,14 @@ def plan_reply(
         # Urgent, and no intent is sure: a guessed standard answer would cost the sender the time they lack.
         return ReplyPlan(False, hold.queue, reason_sentence("deadline_at_risk", hold.queue), "urgent-unsure",
                          hold_reason="deadline_at_risk")
-    asked = reading.intents.asked or _fallback_intent(reading.intents, topic if topic_band == "high" else None)
-    if not asked:
+    asked = reading.intents.asked
+    if not asked:  # no intent is sure: a guessed explainer answers another question more often than this one
         queue = taxonomy.section_of(topic)
         return ReplyPlan(False, queue, reason_sentence("low_confidence", queue, best, confidence), "low-confidence",
                          hold_reason="low_confidence")
     reason = (f"Asks {', '.join(asked)} (best {best} at {confidence:.2f}) in '{language}': "
               "front desk, suggested reply.")
     return ReplyPlan(True, taxonomy.front_desk, reason, "intents", answer_intents=asked)
-
-
-def _fallback_intent(intents: IntentResult, topic: str | None) -> tuple[str, ...]:
-    """When no intent is sure: the best one if it is likely enough, or the best one of the topic the topic model chose."""
-    best, confidence = intents.top
-    if confidence >= _LOW_CONFIDENCE:
-        return (best,)
-    for intent, probability in intents.ranked:
-        if topic is not None and intent.split("--")[0] == topic and probability >= _TOPIC_BACKED:
-            return (intent,)
-    return ()
 
 
 def read_intents(items: Sequence[TriageInput], model: TriageModel) -> list[Reading] | None:
@@ -186,7 +174,7 @@ def decide(
                          hold_reason=None if routing.standard else routing.hold_reason or "no_template")
         ranked: tuple[tuple[str, float], ...] = ()
     else:
-        plan = plan_reply(item, language.code, topic.topic, topic_band, signals, routing, reading, config)
+        plan = plan_reply(item, language.code, topic.topic, signals, routing, reading, config)
         ranked = reading.intents.ranked
     if plan.queue not in taxonomy.queues:  # a fixed queue of the hold-back (asked for a person) this desk calls otherwise
         plan = replace(plan, queue=taxonomy.front_desk)

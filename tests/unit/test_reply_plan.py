@@ -19,7 +19,7 @@ QUIET = HoldBack(probability=0.01, queue="operations", queue_probability=0.9, re
 
 def _plan(intents: IntentResult, signals: Signals, triage_config):  # type: ignore[no-untyped-def]
     item = TriageInput.from_text("Holder name", "Can you record the new name of the holder before Wednesday?")
-    return plan_reply(item, "en", "recording_change", "high", signals, ROUTED, Reading(intents, QUIET, 0.4),
+    return plan_reply(item, "en", "recording_change", signals, ROUTED, Reading(intents, QUIET, 0.4),
                       triage_config)
 
 
@@ -35,6 +35,7 @@ def test_an_urgent_message_with_a_sure_intent_is_answered(triage_config) -> None
     assert plan.standard and plan.answer_intents == ("recording_change--name_address",)
 
 
-def test_a_calm_message_whose_intent_is_a_guess_of_a_sure_topic_is_answered(triage_config) -> None:  # type: ignore[no-untyped-def]
+def test_a_calm_message_whose_intent_is_a_guess_goes_to_its_topics_section(triage_config) -> None:  # type: ignore[no-untyped-def]
     plan = _plan(UNSURE, Signals(), triage_config)
-    assert plan.standard and plan.answer_intents == ("recording_change",)
+    assert (plan.standard, plan.hold_reason, plan.queue) == (False, "low_confidence", "operations")
+    assert plan.answer_intents == ()
