@@ -7,10 +7,11 @@ From in the example's language, a Message-ID); ``review_records`` trains a model
 split with the project's own code and runs the real offline pipeline (parse with the configured
 limits, triage in one batch, suggest with the configured templates, policy and register).
 
-``python -m tests.support.heldout_review [--out DIR] [--size N] [--model PATH] [--check-cli]`` writes
+``python -m tests.support.heldout_review [--out DIR] [--size N] [--model PATH] [--check-cli] [--exclude GRADES]`` writes
 ``records.jsonl`` (one record per example: labels, decision, draft) and ``drafts.txt`` (the same, to
 read) into DIR (default ``var/draft_review``); the grades of a reading are in
-``tests/data/draft_review_heldout.toml``; ``--grades`` prints their counts next to the figures.
+``tests/data/draft_review_heldout*.toml``; ``--grades [FILE]`` prints their counts next to the figures, and
+``--exclude FILE`` leaves a reading's examples out, for a fresh sample read blind after changes made with it.
 """
 
 from __future__ import annotations
@@ -237,9 +238,13 @@ def main(argv: Sequence[str]) -> None:
     parser.add_argument("--size", type=int, default=SAMPLE_SIZE)
     parser.add_argument("--model", type=Path, help="a model file to use (default: train one into a temporary folder)")
     parser.add_argument("--check-cli", action="store_true", help="also run `triage suggest --json` and compare")
-    parser.add_argument("--grades", action="store_true", help="print the counts of the grades file")
+    parser.add_argument("--grades", type=Path, nargs="?", const=GRADES_FILE, default=None,
+                        help="print the counts of a grades file (default: the first reading's)")
+    parser.add_argument("--exclude", type=Path, action="append", default=[],
+                        help="leave out the examples of this grades file (a fresh sample for a new blind reading)")
     args = parser.parse_args(argv)
-    sample = review_sample(held_out_examples(), args.size)
+    excluded = {item["id"] for path in args.exclude for item in load_grades(path)}
+    sample = review_sample([e for e in held_out_examples() if e.id not in excluded], args.size)
     with tempfile.TemporaryDirectory(prefix="draft-review-") as scratch:
         model_path = args.model or Path(scratch) / "model.skops"
         if args.model is None:
@@ -255,8 +260,8 @@ def main(argv: Sequence[str]) -> None:
     print(json.dumps({"sample": len(records), "cells": {f"{lang}/{'standard' if std else 'held'}": n for (lang, std), n
                                                        in sorted(Counter(stratum(e) for e in sample).items())},
                       **figures(records)}))
-    if args.grades and GRADES_FILE.is_file():
-        grades = load_grades()
+    if args.grades is not None and args.grades.is_file():
+        grades = load_grades(args.grades)
         print(json.dumps({"grades": grade_counts(grades),
                           "blind": grade_counts(grades, "blind_grade") if all("blind_grade" in g for g in grades)
                           else None}))
