@@ -65,13 +65,13 @@ def _patent(m: re.Match[str]) -> str | None:
     return m.group("cc") + _digits(m.group("num")) + kind
 
 
-_APPLICATION = re.compile(rf"(?<![A-Za-z0-9/])(?:(?P<ha>[Hh][Aa])[ \u00a0-]?(?P<ha_num>\d{{8}})|A(?P<a_num>\d{{7}}))(?![\d/])")
+_APPLICATION = re.compile(rf"(?<![A-Za-z0-9/])(?:(?P<ha>[Hh][Aa])[ \u00a0-]?(?P<ha_num>\d{{8}})|A(?P<a_num>\d{{4}}[ \u00a0]?\d{{3}}))(?![\d/])")
 
 
 def _application(m: re.Match[str]) -> str:
     if m.group("ha"):
         return f"HA{m.group('ha_num')}"
-    return f"A{m.group('a_num')}"
+    return "A" + _digits(m.group("a_num"))
 
 
 # --- the sender's own reference ------------------------------------------------------------

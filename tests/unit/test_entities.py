@@ -16,6 +16,8 @@ FOUND = [
     ("application A1234567 is pending", [("application", "A1234567")]),
     ("demande HA12345678 : irrégularité", [("application", "HA12345678")]),
     ("our file HA 12345678", [("application", "HA12345678")]),
+    ("¿novedades de la solicitud A2899 990? la presentamos en mayo", [("application", "A2899990")]),
+    ("A2899 9901 is not a number of ours", []),
     # the sender's own reference
     ("our ref. 2024-ACME-17", [("reference", "2024-ACME-17")]),
     ("Nuestra ref. MX-2024-311.", [("reference", "MX-2024-311")]),
