@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.errors import DatabaseUnavailableError, ParseError, StorageConflictError, StorageError
 from pipeline.handoff import InquirySink, leave_new
+from pipeline.logs import about_message
 from pipeline.mail.model import ParsedMessage
 from pipeline.mail.parse import ParseLimits, parse_message
 from pipeline.mail.threads import find_case_tag
@@ -78,6 +79,7 @@ class StoredOutcome:
     inquiry_id: int | None = None
     reason: QuarantineReason | None = None
     error: str | None = None
+    message_id: str | None = None
 
 
 def _parse(item: SourceItem, limits: ParseLimits) -> _Parsed:
@@ -178,7 +180,7 @@ class Ingestor:
         size = 0
         for item in items:
             if isinstance(item, SourceProblem):
-                log.error("%s: %s", item.source, item.error)
+                log.error("%s: %s", item.source, item.error, extra=about_message(source=item.source))
                 stats.unreadable.append(item)
                 continue
             batch.append(item)
@@ -194,6 +196,12 @@ class Ingestor:
         new_ids = []
         for outcome in outcomes:
             stats.seen += 1
+            about = about_message(outcome.origin, message_id=outcome.message_id, inquiry_id=outcome.inquiry_id)
+            if outcome.outcome == "quarantined":
+                log.warning("%s quarantined (%s): %s", outcome.origin.source,
+                            outcome.reason.value if outcome.reason else "?", outcome.error, extra=about)
+            else:
+                log.debug("%s %s", outcome.origin.source, outcome.outcome, extra=about)
             if outcome.outcome == "stored":
                 stats.stored += 1
                 if outcome.inquiry_id is not None:
@@ -245,10 +253,10 @@ class Ingestor:
 
     def _quarantine_storage_failure(self, one: _Parsed, exc: Exception) -> StoredOutcome:
         if isinstance(exc, StorageError):
-            log.error("cannot store %s: %s", one.item.origin.source, exc)
+            log.error("cannot store %s: %s", one.item.origin.source, exc, extra=about_message(one.item.origin))
             error = StorageError(f"the database refused to store the message: {exc}")
         else:  # not a database error: a defect, logged with its traceback
-            log.exception("cannot store %s", one.item.origin.source)
+            log.exception("cannot store %s", one.item.origin.source, extra=about_message(one.item.origin))
             error = StorageError(f"storing the message failed: {_describe(exc)}")
         try:
             return self._store_retrying([_Parsed(one.item, None, error)])[0]
@@ -305,13 +313,13 @@ class Ingestor:
                 pk = known[parsed.fingerprint]
                 if repo.add_sighting_if_new(session, pk, origin):
                     repo.record_event(session, "seen_again", message_pk=pk, details=repo.origin_details(origin))
-                outcomes.append(StoredOutcome(origin, "duplicate", message_pk=pk))
+                outcomes.append(StoredOutcome(origin, "duplicate", message_pk=pk, message_id=parsed.message_id))
                 continue
             if parsed.fingerprint in stored_now:
                 message = stored_now[parsed.fingerprint][0]
                 if all(s.source != origin.source[:1000] for s in message.sightings):
                     message.sightings.append(repo.sighting_for(origin))
-                outcomes.append(StoredOutcome(origin, "duplicate"))
+                outcomes.append(StoredOutcome(origin, "duplicate", message_id=parsed.message_id))
                 seen_again.append((len(outcomes) - 1, message))
                 continue
             thread = threads.get(parsed.thread_key) or resolver.find(parsed)
@@ -329,7 +337,8 @@ class Ingestor:
             (i for i, o in enumerate(outcomes) if o.outcome == "stored"), stored_now.values()
         ):
             origin = outcomes[index].origin
-            outcomes[index] = StoredOutcome(origin, "stored", message_pk=message.id, inquiry_id=inquiry.id)
+            outcomes[index] = StoredOutcome(origin, "stored", message_pk=message.id, inquiry_id=inquiry.id,
+                                            message_id=message.message_id)
             details = repo.origin_details(origin)
             details["message_id"] = message.message_id
             if message.automation_reason:
@@ -350,7 +359,7 @@ class Ingestor:
             )
         for index, message in seen_again:
             origin = outcomes[index].origin
-            outcomes[index] = StoredOutcome(origin, "duplicate", message_pk=message.id)
+            outcomes[index] = StoredOutcome(origin, "duplicate", message_pk=message.id, message_id=message.message_id)
             repo.record_event(session, "seen_again", message_pk=message.id, details=repo.origin_details(origin))
         for index, record, error in quarantined_now:
             details = repo.origin_details(outcomes[index].origin)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from pipeline.config import MailboxSettings
 from pipeline.errors import ImapError, ImapFolderError, ImapMessageError, StorageError, TriageError
 from pipeline.ingest import IngestStats, Ingestor, StoredOutcome
+from pipeline.logs import about_message
 from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import MailFolderConnection, Origin, SourceItem
 from pipeline.sources.imap import imap_source
@@ -328,10 +329,9 @@ class MailboxSync:
         for uid, (code, reason) in pending.unfetchable.items():
             error = ImapMessageError(f"cannot fetch the message: {reason}; quarantined without bytes",
                                      mailbox=self.name, folder=run.folder, uid=uid)
-            log.error("%s", error)
-            sync_state.record_unfetchable(self.session_factory,
-                                          self._origin(run.folder, run.uidvalidity, uid, pending.fetched_at),
-                                          code, str(error))
+            origin = self._origin(run.folder, run.uidvalidity, uid, pending.fetched_at)
+            log.error("%s", error, extra=about_message(origin))
+            sync_state.record_unfetchable(self.session_factory, origin, code, str(error))
             run.stats.seen += 1
             run.stats.quarantined += 1
         self.failures.forget(run.folder, run.uidvalidity, pending.uids)

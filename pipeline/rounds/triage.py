@@ -27,6 +27,7 @@ from classifiers.inputs import TriageInput, domain_of, subject_text
 from pipeline.config import Settings, TriageSettings
 from pipeline.desks import DEFAULT_DESK, default_desk, desk_of
 from pipeline.errors import StorageError, TriageError
+from pipeline.logs import about_message
 from pipeline.rwlock import SharedExclusiveLock
 from pipeline.store import repository as repo
 from pipeline.store.db import describe_db_error, unit_of_work
@@ -341,4 +342,4 @@ class PendingTriage:
             total.failed += stats.failed
             if stats.failed:
                 log.error("triage: inquiry %d cannot be triaged and stays new: %s", inquiry_id,
-                          "; ".join(stats.errors))
+                          "; ".join(stats.errors), extra=about_message(inquiry_id=inquiry_id))
