@@ -47,6 +47,7 @@ REASONS: dict[str, str] = {
     "automated": "Automatic reply, bounce or list mail: nobody answers it.",
 }
 HOLD_REASONS = tuple(REASONS)
+NO_TEMPLATE = "no_template"
 EXPLICIT_REASONS = frozenset({"asked_for_person", "no_automatic_reply"})
 # The section some reasons always belong to; the others go to the section the learned model picks.
 REASON_SECTIONS: dict[str, str] = {
@@ -149,9 +150,13 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
         self.intercept_ = float(svm.intercept_[0])
         self.queues_, self.queue_coef_, self.queue_intercept_ = _multiclass(
             features, list(queues), self.section_C, self.random_state)
+        # The reasons are learned from the held-back examples that have a specific one: "no standard answer fits"
+        # is what is left when none of them is recognised (a class of everything else would outweigh a rare reason).
         rows = np.flatnonzero(held)
+        specific = [int(i) for i in rows if (reasons[int(i)] or NO_TEMPLATE) != NO_TEMPLATE]
+        rows = np.asarray(specific) if len({reasons[i] for i in specific}) >= 2 else rows
         self.reasons_, self.reason_coef_, self.reason_intercept_ = _multiclass(
-            features[rows], [reasons[int(i)] or "no_template" for i in rows], self.section_C, self.random_state)
+            features[rows], [reasons[int(i)] or NO_TEMPLATE for i in rows], self.section_C, self.random_state)
         return self
 
     def probability(self, features: sp.csr_matrix) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.entities import Entity, extract_entities
-from classifiers.holdback import HoldBack, explicit_request, reason_sentence
+from classifiers.holdback import NO_TEMPLATE, HoldBack, explicit_request, reason_sentence
 from classifiers.inputs import TriageInput, language_text, own_words, topic_text
 from classifiers.intents import IntentResult
 from classifiers.language import LanguageResult, detect_languages
@@ -26,7 +26,7 @@ from classifiers.topics import TopicResult
 from pipeline.mail.model import ParsedMessage
 
 _ENTITY_CHARS = 100_000
-_SURE_REASON = 0.12  # a learned hold-back whose reason is less likely than this gives "low_confidence" as its reason
+_SURE_REASON = 0.12  # a learned hold-back whose reason is less likely than this gives "no_template" as its reason
 _URGENT_HOLD = 0.3  # an urgent message is held back from this needs-a-person probability on
 
 
@@ -84,7 +84,12 @@ def plan_reply(
         return ReplyPlan(False, routing.queue, routing.reason, routing.rule_id, hold_reason="complaint")
     # Urgency and a leaning towards a person are conflicting signals: a person decides.
     if held or (signals.urgent or signals.deadline) and hold.probability >= _URGENT_HOLD:
-        reason = hold.reason if hold.reason_probability >= _SURE_REASON else "low_confidence"
+        # No specific reason recognised (a complaint is one only when the complaint signals say so): held back
+        # because no standard answer fits.
+        sure = hold.reason_probability >= _SURE_REASON and hold.reason != "complaint"
+        reason = hold.reason if sure else NO_TEMPLATE
+        if reason == "deadline_at_risk" and not (signals.urgent or signals.deadline):
+            reason = NO_TEMPLATE  # no date near and no urgent words: nothing says a time limit is at risk
         best, confidence = reading.intents.top
         return ReplyPlan(False, hold.queue, reason_sentence(reason, hold.queue, best, confidence), "learned-hold",
                          hold_reason=reason)
