@@ -261,3 +261,36 @@ def test_unclear_text_is_held_back_with_low_confidence(triage_model, triage_conf
     decision = decide(triage_model, triage_config, "", "Regarding the matter we discussed with your colleague last week, see above.")
     assert not decision.standard
     assert decision.hold_reason in ("low_confidence", "no_template")
+
+
+@pytest.mark.parametrize(("general", "specific", "kept"), [
+    (0.94, 0.58, ("irregularity",)),  # a far weaker variant is a guess: the sure general answer stays
+    (0.90, 0.85, ("irregularity--fees",)),  # a variant about as likely answers the same question better
+    (0.60, 0.95, ("irregularity--fees",)),
+])
+def test_a_variant_replaces_its_topics_general_answer_only_when_about_as_likely(
+        general: float, specific: float, kept: tuple[str, ...]) -> None:
+    import numpy as np
+
+    from classifiers.intents import IntentClassifier
+
+    model = IntentClassifier()
+    model.classes_ = np.asarray(["irregularity", "irregularity--fees", "renewal"])
+    probs = np.asarray([general, specific, 0.7])
+    chosen = model._without_shadowed([0, 1, 2], probs)
+    assert tuple(str(model.classes_[i]) for i in chosen) == (*kept, "renewal")
+
+
+@pytest.mark.parametrize(("second", "asked"), [
+    (0.55, ("fees--refund",)),  # above the threshold but a guess beside a sure first answer: no unasked paragraph
+    (0.85, ("fees--refund", "fees--receipt")),  # a second question asked as surely is answered too
+])
+def test_a_further_intent_must_be_surer_than_the_first(second: float, asked: tuple[str, ...]) -> None:
+    import numpy as np
+
+    from classifiers.intents import IntentClassifier
+
+    model = IntentClassifier()
+    model.classes_ = np.asarray(["fees--refund", "fees--receipt", "renewal"])
+    model.predict_proba = lambda texts: np.asarray([[0.99, second, 0.1]] * len(texts))  # type: ignore[method-assign]
+    assert model.classify(["Refund please"])[0].asked == asked
