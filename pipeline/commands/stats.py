@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -33,11 +34,15 @@ def _day(value: str | None, name: str) -> datetime | None:
 @click.option("--csv", "as_csv", is_flag=True, help="Print the tables as CSV (each after a '# name' line), or "
               "write one file per table with --out.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="With --csv: a folder for the files.")
+@click.option("--xlsx", "xlsx", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the tables to this Excel workbook (.xlsx), one worksheet per table.")
 @pass_state
 def stats(state: CliState, since: str | None, until: str | None, days: int, queues: tuple[str, ...],
-          only: str | None, recurrent: bool, as_json: bool, as_csv: bool, out: Path | None) -> None:
+          only: str | None, recurrent: bool, as_json: bool, as_csv: bool, out: Path | None,
+          xlsx: Path | None) -> None:
     """The desk's figures for a period: volumes, times against the SLA, drafts, routing rules."""
     from classifiers.config import resolve
+    from pipeline.desks import default_desk
     from pipeline.store.stats import build_tables, read_facts, table_csv
     from webapp.sla import load_sla
 
@@ -45,6 +50,8 @@ def stats(state: CliState, since: str | None, until: str | None, days: int, queu
         raise click.UsageError("choose --json or --csv, not both")
     if out is not None and not as_csv:
         raise click.UsageError("--out goes with --csv")
+    if xlsx is not None and (as_json or as_csv):
+        raise click.UsageError("--xlsx writes a workbook: not with --json or --csv")
     end = (_day(until, "--until") or datetime.combine(date.today(), time.min, tzinfo=timezone.utc)) \
         + timedelta(days=1)
     start = _day(since, "--since") or end - timedelta(days=days)
@@ -53,7 +60,7 @@ def stats(state: CliState, since: str | None, until: str | None, days: int, queu
     settings = state.loaded().settings
     sla = load_sla(resolve(settings.web.sla))
     with state.runtime().session_factory() as session:
-        facts = read_facts(session, start, end, queues or None)
+        facts = read_facts(session, start, end, queues or None, default_desk=default_desk(settings))
     tables = build_tables(facts, lambda queue: sla.target(queue).total_seconds() / 3600)
     if recurrent or only == "recurrent_issues":
         from pipeline.recurrent import Doc, find_groups
@@ -66,6 +73,19 @@ def stats(state: CliState, since: str | None, until: str | None, days: int, queu
         tables = [t for t in tables if t.name == only]
         if not tables:
             raise click.UsageError(f"no table {only!r}")
+    if xlsx is not None:
+        from pipeline.store.stats import write_xlsx
+
+        xlsx.parent.mkdir(parents=True, exist_ok=True)
+        partial = xlsx.with_name(f".{xlsx.name}.partial")
+        try:
+            write_xlsx(tables, partial)
+            os.replace(partial, xlsx)
+        finally:
+            partial.unlink(missing_ok=True)
+        click.echo(f"{xlsx}: {len(tables)} table{'' if len(tables) == 1 else 's'}, "
+                   f"{sum(len(t.rows) for t in tables)} rows")
+        return
     if as_json:
         click.echo(json.dumps({"since": start.date().isoformat(), "until": (end - timedelta(days=1)).date().isoformat(),
                                "tables": [t.as_json() for t in tables]}))

@@ -79,3 +79,55 @@ def test_stats_refuses_bad_options_with_a_message(runtime: Runtime, db_url: str,
                                                               "after")):
         result = run(["stats", *args], tmp_path, db_url)
         assert result.returncode != 0 and message in result.stderr, (args, result.stderr)
+
+
+def test_stats_per_desk_and_as_an_excel_workbook(runtime: Runtime, db_url: str, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    ids = seed(runtime)
+    with unit_of_work(runtime.session_factory) as session:
+        inquiry = session.get(Inquiry, ids[1])
+        assert inquiry is not None
+        inquiry.desk = "renewals"  # the others have none: stored before desks, so the default desk's
+    result = run(["stats", "--json", "--days", "7", "--table", "inquiries_per_week"], tmp_path, db_url)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["tables"][0]["rows"]
+    desks: dict[str, int] = {}
+    for row in rows:
+        if row["by"] == "desk":
+            desks[row["value"]] = desks.get(row["value"], 0) + row["inquiries"]
+    assert desks == {"registry": 2, "renewals": 1}
+    assert set(rows[0]) == {"week", "by", "value", "inquiries"}
+
+    path = tmp_path / "out" / "stats.xlsx"
+    result = run(["stats", "--days", "7", "--xlsx", str(path)], tmp_path, db_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: 5 tables, ")
+    book = load_workbook(path)
+    assert book.sheetnames == ["inquiries_per_day", "inquiries_per_week", "response_times", "drafts",
+                               "routing_rules"]
+    drafts = [[c.value for c in row] for row in book["drafts"].iter_rows()]
+    assert drafts == [["topic", "template", "decided", "unchanged", "edited", "discarded", "share_unchanged",
+                       "share_edited", "share_discarded"], ["renewal", "renewal/en", 1, 1, 0, 0, 1, 0, 0]]
+    assert book["drafts"].freeze_panes == "A2" and book["drafts"]["A1"].font.b
+    assert not list(tmp_path.glob("out/.*"))  # no partial file left behind
+
+    # a period with nothing in it: empty tables, a valid workbook of header rows
+    empty = tmp_path / "empty.xlsx"
+    result = run(["stats", "--since", "2001-01-01", "--until", "2001-01-31", "--xlsx", str(empty)], tmp_path, db_url)
+    assert result.returncode == 0, result.stderr
+    book = load_workbook(empty)
+    assert len(book.sheetnames) == 5 and all(sheet.max_row == 1 for sheet in book.worksheets)
+    one = tmp_path / "one.xlsx"
+    result = run(["stats", "--table", "routing_rules", "--xlsx", str(one)], tmp_path, db_url)
+    assert result.returncode == 0 and load_workbook(one).sheetnames == ["routing_rules"]
+
+
+def test_stats_xlsx_refuses_other_formats_and_unknown_tables(runtime: Runtime, db_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "x.xlsx"
+    for args, message in ((["--xlsx", str(target), "--json"], "not with --json or --csv"),
+                          (["--xlsx", str(target), "--csv"], "not with --json or --csv"),
+                          (["--xlsx", str(target), "--table", "nope"], "no table")):
+        result = run(["stats", *args], tmp_path, db_url)
+        assert result.returncode != 0 and message in result.stderr, (args, result.stderr)
+    assert not target.exists()

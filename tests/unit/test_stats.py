@@ -1,10 +1,13 @@
-"""The statistics tables from facts (pure): volumes, times against the SLA, drafts, routing rules, CSV."""
+"""The statistics tables from facts (pure): volumes, times against the SLA, drafts, routing rules, CSV, Excel."""
 
 from __future__ import annotations
 
 import csv
 import io
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
 
 from pipeline.store.stats import CaseFact, DraftFact, Facts, build_tables, percentile, table_csv
 
@@ -63,3 +66,76 @@ def test_percentile_nearest_rank() -> None:
     assert percentile([], 0.5) is None
     assert percentile([5.0], 0.95) == 5.0
     assert percentile([float(n) for n in range(1, 101)], 0.95) == 95.0
+
+
+def test_desk_is_a_dimension_of_the_volumes_and_a_case_without_one_counts_for_the_default() -> None:
+    cases = (CaseFact(1, "customer_service", "renewal", "en", T0),  # no desk given: the default desk
+             CaseFact(2, "customer_service", "renewal", "en", T0, desk="renewals"),
+             CaseFact(3, "legal", "decision", "de", T0 + timedelta(days=1), desk="renewals"))
+    built = {t.name: t for t in build_tables(Facts(T0 - timedelta(days=7), T0 + timedelta(days=7), cases),
+                                             lambda q: 24.0)}
+    day, week = built["inquiries_per_day"], built["inquiries_per_week"]
+    assert ("2026-11-30", "desk", "registry", 1) in day.rows and ("2026-11-30", "desk", "renewals", 1) in day.rows
+    assert ("2026-12-01", "desk", "renewals", 1) in day.rows
+    assert [r for r in week.rows if r[1] == "desk"] == [("2026-W49", "desk", "registry", 1),
+                                                       ("2026-W49", "desk", "renewals", 2)]
+    # every dimension counts each case once
+    for by in ("topic", "language", "queue", "desk"):
+        assert sum(r[3] for r in week.rows if r[1] == by and isinstance(r[3], int)) == 3
+    assert "desk" in week.title and week.columns == ("week", "by", "value", "inquiries")
+
+
+def test_xlsx_one_sheet_per_table_bold_frozen_header_numbers_as_numbers_formulas_defused() -> None:
+    from openpyxl import load_workbook
+
+    from pipeline.store.stats import Table, tables_xlsx
+
+    book = load_workbook(io.BytesIO(tables_xlsx([
+        Table("drafts", "D", ("template", "decided", "share"), (("=HYPERLINK(\"x\")", 3, 0.667), ("-1+2", 1, None),
+                                                                ("bell\x07ok", 2, 1.0))),
+        Table("routing/rules:[x]", "R", ("rule", "fired"), ()),
+        Table("recurrent_issues_with_a_name_far_too_long_for_a_sheet", "L", ("a",), ((1,),)),
+    ])))
+    assert book.sheetnames == ["drafts", "routing_rules__x_", "recurrent_issues_with_a_name_fa"]
+    sheet = book["drafts"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert rows == [["template", "decided", "share"], ["'=HYPERLINK(\"x\")", 3, 0.667], ["'-1+2", 1, None],
+                    ["bellok", 2, 1.0]]
+    assert all(c.font.b for c in sheet[1]) and not sheet["A2"].font.b
+    assert sheet.freeze_panes == "A2"
+    assert sheet["B2"].data_type == "n" and sheet["A2"].data_type == "s"  # no cell is a formula
+    assert [[c.value for c in row] for row in book["routing_rules__x_"].iter_rows()] == [["rule", "fired"]]
+
+
+def test_xlsx_of_no_tables_or_empty_tables_is_a_valid_workbook() -> None:
+    from openpyxl import load_workbook
+
+    from pipeline.store.stats import Facts, tables_xlsx
+
+    assert load_workbook(io.BytesIO(tables_xlsx([]))).sheetnames == ["stats"]
+    empty = build_tables(Facts(T0, T0 + timedelta(days=1)), lambda q: 24.0)
+    book = load_workbook(io.BytesIO(tables_xlsx(empty)))
+    assert book.sheetnames == [t.name for t in empty]
+    assert all(book[t.name].max_row == 1 for t in empty)
+
+
+@pytest.mark.slow  # a few seconds: openpyxl streams the rows, but in pure Python
+def test_xlsx_writes_a_hundred_thousand_rows(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from pipeline.store.stats import Table, write_xlsx
+
+    rows = tuple((f"2026-{n % 12 + 1:02d}-01", "topic", f"t{n % 40}", n) for n in range(100_000))
+    path = tmp_path / "big.xlsx"
+    write_xlsx([Table("inquiries_per_day", "Big", ("day", "by", "value", "inquiries"), rows)], path)
+    book = load_workbook(path, read_only=True)
+    try:
+        sheet = book["inquiries_per_day"]
+        count = 0
+        last: tuple[object, ...] = ()
+        for last in sheet.iter_rows(values_only=True):
+            count += 1
+        assert count == 100_001  # the header and every row
+        assert last == ("2026-04-01", "topic", "t39", 99_999)
+    finally:
+        book.close()

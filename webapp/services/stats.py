@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from pipeline.desks import DEFAULT_DESK
 from pipeline.store.models import utcnow
 from pipeline.store.stats import Table, build_tables, read_facts
 from webapp.errors import BadInput, NotFound
@@ -15,13 +16,18 @@ from webapp.sla import Sla
 PERIODS = (7, 30, 90, 365)
 
 
-def figures(db: sessionmaker[Session], actor: Actor, sla: Sla, days: int) -> tuple[list[Table], int]:
-    """Every table for the last ``days`` days (admins: every queue; staff: theirs), and the number of cases."""
+def figures(db: sessionmaker[Session], actor: Actor, sla: Sla, days: int,
+            default_desk: str = DEFAULT_DESK) -> tuple[list[Table], int]:
+    """Every table for the last ``days`` days (admins: every queue; staff: theirs), and the number of cases.
+
+    ``default_desk``: the desk counted for cases stored before desks.
+    """
     if days not in PERIODS:
         raise BadInput(f"days must be one of {', '.join(map(str, PERIODS))}")
     now = utcnow()
     with db() as session:
-        facts = read_facts(session, now - timedelta(days=days), now, None if actor.is_admin else actor.queues)
+        facts = read_facts(session, now - timedelta(days=days), now, None if actor.is_admin else actor.queues,
+                           default_desk=default_desk)
     return build_tables(facts, lambda queue: sla.target(queue).total_seconds() / 3600), len(facts.cases)
 
 
