@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, softmax
+from joblib import parallel_config
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.parallel import training_workers
 from classifiers.textnorm import fold
 
 # One human sentence per reason code, shown to staff as the decision's reason.
@@ -143,7 +145,8 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"need at least {self.folds} standard and {self.folds} held-back examples")
         svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
         cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.random_state)
-        margins = cross_val_predict(svm, features, held, cv=cv, method="decision_function")
+        with parallel_config(backend="threading", n_jobs=training_workers()):  # liblinear releases the GIL
+            margins = cross_val_predict(svm, features, held, cv=cv, method="decision_function")
         self.slope_, self.offset_ = _platt(np.asarray(margins), held)
         svm.fit(features, held)
         self.coef_ = np.asarray(svm.coef_[0], dtype=np.float32)

@@ -21,15 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from joblib import Parallel, delayed
 import scipy.sparse as sp
 from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.model_selection import KFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.parallel import training_workers
 from classifiers.textnorm import fold
 from classifiers.vectorizers import pack_vectorizer, unpack_vectorizer
 
@@ -63,6 +65,7 @@ _SCOPE_ENDS = frozenset({".", ";", ":", "!", "?", "\n", ",", "but", "however", "
 _SCOPE_WORDS = 6
 _SEGMENT = re.compile(r"(?<=[^\W\d_][.?!;])\s+|(?<=[?!])\s+|\n+|(?=\(\w\)\s)|(?=\b\d\s?[.)]\s)")
 _MIN_SEGMENT_LETTERS = 8
+_ONE_CALIBRATION_SPLIT_FROM = 10_000  # training texts
 _SHADOW_MARGIN = 0.2  # a specific intent this much less likely than its topic's general one does not replace it
 # A further answer must be surer than the first: on the held-out split a second intent between the threshold and
 # this was more often an unasked paragraph than a missed question (exact sets 0.699 -> 0.715, unasked answers 53 -> 36).
@@ -180,27 +183,39 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         for row, labels in enumerate(intents):
             for label in labels:
                 truth[row, position[label]] = True
-        coefs, intercepts, slopes, offsets = [], [], [], []
-        folds = KFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
-        for column in range(len(classes)):
-            answers = truth[:, column]
-            svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
-            if answers.sum() >= self.calibration_folds:
-                held_out = cross_val_predict(svm, features, answers, cv=folds, method="decision_function")
-            else:  # too rare to cross-validate: calibrate on its own margins (over-confident, but rare)
-                held_out = svm.fit(features, answers).decision_function(features)
-            slope, offset = _platt(np.asarray(held_out), answers)
-            svm.fit(features, answers)
-            coefs.append(svm.coef_[0])
-            intercepts.append(svm.intercept_[0])
-            slopes.append(slope)
-            offsets.append(offset)
+        # One split (not k folds) calibrates well once there are many examples, at half the fits.
+        splits = list(KFold(self.calibration_folds, shuffle=True, random_state=self.random_state).split(features))
+        if len(texts) >= _ONE_CALIBRATION_SPLIT_FROM:
+            splits = splits[:1]
+        # liblinear releases the GIL: the intents are fitted side by side in threads, on one copy of the features
+        # (its shuffling shares one random state between threads, so fits agree to the solver's tolerance only).
+        fitted = Parallel(n_jobs=training_workers(), prefer="threads")(
+            delayed(self._fit_intent)(features, truth[:, column], splits) for column in range(len(classes)))
+        coefs, intercepts, slopes, offsets = zip(*fitted)
         self.classes_ = np.asarray(classes)
         self.coef_ = np.asarray(coefs, dtype=np.float32)
         self.intercept_ = np.asarray(intercepts, dtype=np.float64)
         self.slope_ = np.asarray(slopes, dtype=np.float64)
         self.offset_ = np.asarray(offsets, dtype=np.float64)
         return self
+
+    def _fit_intent(self, features: sp.csr_matrix, answers: np.ndarray,
+                    splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, float, float, float]:
+        """One intent's SVM (coefficients, intercept) and its Platt slope and offset from held-out margins."""
+        svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
+        margins: list[np.ndarray] = []
+        truth: list[np.ndarray] = []
+        if answers.sum() >= self.calibration_folds:
+            for train, test in splits:
+                if answers[train].all() or not answers[train].any():
+                    continue
+                margins.append(svm.fit(features[train], answers[train]).decision_function(features[test]))
+                truth.append(answers[test])
+        svm.fit(features, answers)
+        if not margins:  # too rare to cross-validate: calibrate on its own margins (over-confident, but rare)
+            margins, truth = [svm.decision_function(features)], [answers]
+        slope, offset = _platt(np.concatenate(margins), np.concatenate(truth))
+        return svm.coef_[0], float(svm.intercept_[0]), slope, offset
 
     def probabilities(self, features: sp.csr_matrix) -> np.ndarray:
         """The calibrated probability of every intent in ``classes_``, per feature row (they need not sum to 1)."""

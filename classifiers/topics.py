@@ -21,12 +21,14 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
+from joblib import parallel_config
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.parallel import training_workers
 from classifiers.vectorizers import pack_vectorizer, unpack_vectorizer
 
 _DIGITS = re.compile(r"\d")
@@ -130,7 +132,8 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         labels = np.asarray(list(topics))
         svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
         folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
-        held_out = cross_val_predict(svm, features, labels, cv=folds, method="decision_function")
+        with parallel_config(backend="threading", n_jobs=training_workers()):  # liblinear releases the GIL
+            held_out = cross_val_predict(svm, features, labels, cv=folds, method="decision_function")
         fitted = svm.fit(features, labels)
         self.classes_ = fitted.classes_
         self.coef_ = np.asarray(fitted.coef_, dtype=np.float32)

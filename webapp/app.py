@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.errors import ConfigError, IllegalTransition, ReplyError, StaleSuggestionError, StorageError, TriageError
+from webapp.api import clients as api_clients
 from webapp.api import inquiries as api_inquiries
 from webapp.api import queues as api_queues
 from webapp.api import session as api_session
@@ -29,6 +30,7 @@ from webapp.routes import (
     admin_routing,
     admin_templates,
     admin_users,
+    clients,
     health,
     inquiry,
     inquiry_actions,
@@ -129,8 +131,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.state.pages = make_environment()
     for router in (health.router, login.router, queues.router, inquiry.router, inquiry_actions.router,
                    admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router,
-                   admin_models.router, search.router, stats.router, api_session.router, api_queues.router,
-                   api_inquiries.router, api_docs.router):
+                   admin_models.router, search.router, stats.router, clients.router, api_session.router,
+                   api_queues.router, api_inquiries.router, api_clients.router, api_docs.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(WebError, _web_error)

@@ -142,6 +142,8 @@ class Inquiry(Base):
     desk: Mapped[str | None] = mapped_column(String(64), index=True)  # None: the default desk (stored before desks)
     # A follow-up (same thread, same sender, its case still open) joins that case: no case or draft of its own.
     follow_up_of: Mapped[int | None] = mapped_column(Id, index=True)  # an inquiry id (no constraint: see 0011)
+    # The sender's organisation (``pipeline.mail.organisation``): its registrable domain; None for free mail.
+    organisation: Mapped[str | None] = mapped_column(String(255), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

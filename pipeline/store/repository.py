@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pipeline.mail.model import ParsedMessage
+from pipeline.mail.organisation import organisation_key
 from pipeline.quarantine import QuarantineReason
 from pipeline.sources.base import Origin
 from pipeline.store.models import (
@@ -209,6 +210,7 @@ def add_message(session: Session, parsed: ParsedMessage, thread: Thread, origin:
         forwarded_text=parsed.parts.forwarded_text,
         html=parsed.html,
         desk=desk,
+        organisation=organisation_key(parsed.sender.address if parsed.sender else None),
     )
     message.inquiry = inquiry
     for position, attachment in enumerate(parsed.attachments):

@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, Select, bindparam, column, exists, func, l
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
+from pipeline.mail.organisation import normalise_key
 from pipeline.store.models import Case, Inquiry, Message, Note, ReferenceMention, Suggestion, User, utcnow
 
 MAX_QUERY_CHARS = 500
@@ -206,7 +207,10 @@ def _filtered(session: Session, query: SearchQuery, base: Select, text: str = "i
                                   func.lower(Message.sender_name).contains(sender, autoescape=True)))
     if query.organisation:
         domain = query.organisation.lower().lstrip("@")
-        base = base.where(Message.sender_address.endswith("@" + domain, autoescape=True))
+        by_domain = Message.sender_address.endswith("@" + domain, autoescape=True)
+        # An organisation's own domain also finds the mail of its subdomains (``inquiries.organisation``).
+        base = base.where(or_(by_domain, Inquiry.organisation == domain) if normalise_key(domain) == domain
+                          else by_domain)
     if query.since is not None:
         base = base.where(_received() >= _start_of(query.since))
     if query.until is not None:

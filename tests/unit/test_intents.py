@@ -294,3 +294,62 @@ def test_a_further_intent_must_be_surer_than_the_first(second: float, asked: tup
     model.classes_ = np.asarray(["fees--refund", "fees--receipt", "renewal"])
     model.predict_proba = lambda texts: np.asarray([[0.99, second, 0.1]] * len(texts))  # type: ignore[method-assign]
     assert model.classify(["Refund please"])[0].asked == asked
+
+
+def _toy_intents() -> tuple[list[str], list[tuple[str, ...]]]:
+    texts, intents = [], []
+    for n in range(40):
+        texts.append(f"please refund the overpayment number {n} to our account")
+        intents.append(("fees--refund",))
+        texts.append(f"we need a receipt for payment {n} for our auditors")
+        intents.append(("fees--receipt",))
+        texts.append(f"when does registration {n} have to be renewed")
+        intents.append(("renewal",))
+    return texts, intents
+
+
+def test_intents_fitted_in_threads_equal_those_fitted_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from classifiers.intents import IntentClassifier
+
+    texts, intents = _toy_intents()
+    monkeypatch.setenv("TRIAGE_TRAINING_WORKERS", "1")
+    alone = IntentClassifier(calibration_folds=3).fit(texts, intents)
+    monkeypatch.setenv("TRIAGE_TRAINING_WORKERS", "3")
+    threaded = IntentClassifier(calibration_folds=3).fit(texts, intents)
+    # liblinear's shuffling draws from the C library's one random state, which threads share: the solutions agree to
+    # the solver's tolerance (the problem is strictly convex, so there is one optimum), not bit for bit.
+    assert np.allclose(alone.coef_, threaded.coef_, atol=1e-4) and np.allclose(alone.slope_, threaded.slope_, atol=1e-3)
+    assert threaded.predict(["could you refund the overpayment"]) == [("fees--refund",)]
+
+
+def test_a_large_training_set_is_calibrated_on_one_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    import classifiers.intents as module
+
+    texts, intents = _toy_intents()
+    calls: list[int] = []
+    original = module.IntentClassifier._fit_intent
+
+    def counting(self, features, answers, splits):  # type: ignore[no-untyped-def]
+        calls.append(len(splits))
+        return original(self, features, answers, splits)
+
+    monkeypatch.setattr(module.IntentClassifier, "_fit_intent", counting)
+    module.IntentClassifier(calibration_folds=3).fit(texts, intents)
+    assert set(calls) == {3}
+    calls.clear()
+    monkeypatch.setattr(module, "_ONE_CALIBRATION_SPLIT_FROM", 100)
+    model = module.IntentClassifier(calibration_folds=3).fit(texts, intents)
+    assert set(calls) == {1}
+    assert model.predict(["a receipt for our payment please"]) == [("fees--receipt",)]
+
+
+@pytest.mark.parametrize("value", ["zero", "0", "-2"])
+def test_a_wrong_training_workers_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from classifiers.parallel import training_workers
+    from pipeline.errors import ClassifierError
+
+    monkeypatch.setenv("TRIAGE_TRAINING_WORKERS", value)
+    with pytest.raises(ClassifierError, match="TRIAGE_TRAINING_WORKERS"):
+        training_workers()

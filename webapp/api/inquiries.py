@@ -53,7 +53,8 @@ def inquiry(request: Request, inquiry_id: int, actor: Actor = Depends(require_us
     view = open_inquiry(ctx.db, actor, inquiry_id, hold_for=ctx.hold_for)
     return InquiryOut(
         id=view.id, state=view.state, case=_plain(view.case), subject=view.subject,
-        sender={"name": view.sender_name, "address": view.sender_address, "reply_to": view.reply_to},
+        sender={"name": view.sender_name, "address": view.sender_address, "reply_to": view.reply_to,
+                "organisation": view.organisation.key if view.organisation else None},
         recipients=list(view.recipients), sent_at=view.sent_at, received_at=view.received_at,
         message_id=view.message_id, new_text=view.new_text.text, quoted_text=view.quoted_text.text,
         signature=view.signature, forwarded_text=view.forwarded_text.text, has_html=view.has_html,

@@ -159,3 +159,57 @@ class ErrorOut(BaseModel):
 
     error: str
     status: int
+
+
+class ClientOut(BaseModel):
+    """A client organisation (the sender's registrable domain) with its counts in the person's queues."""
+
+    organisation: str
+    name: str
+    open_cases: int
+    cases: int  # received in the period
+    complaints: int  # received in the period
+    due: int  # first responses given, or still waiting past the target
+    within_target: int
+    share_within_target: float | None
+    last_received_at: datetime | None
+
+
+class ClientListOut(BaseModel):
+    """One page of client organisations."""
+
+    days: int
+    desk: str | None
+    sort: str
+    total: int
+    page: int
+    pages: int
+    clients: list[ClientOut]
+
+
+class TableOut(BaseModel):
+    """A table of figures: one object per row."""
+
+    name: str
+    title: str
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+class PortfolioOut(BaseModel):
+    """One organisation's portfolio: open cases, volumes by topic, times against the SLA, complaints."""
+
+    organisation: str
+    name: str
+    days: int
+    desk: str | None
+    since: datetime
+    until: datetime
+    open_total: int
+    cases: int
+    complaints_total: int
+    all_time: int
+    open_cases: list[dict[str, Any]]
+    topics: TableOut
+    times: TableOut
+    complaints: list[dict[str, Any]]

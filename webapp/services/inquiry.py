@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.mail.entity import Entity
+from pipeline.mail.organisation import Organisation, display_name
 from pipeline.store.db import unit_of_work
 from pipeline.store.decisions import StoredDecision, stored_decision
 from pipeline.store.models import (
@@ -159,6 +160,7 @@ class InquiryView:
     actions: frozenset[str] = frozenset()  # the case actions the inquiry's state allows (``gate.offered``)
     viewers: tuple[str, ...] = ()  # who else has the page open (nobody holds anything by looking)
     extra: dict[str, Any] = field(default_factory=dict)
+    organisation: Organisation | None = None  # the sender's (its registrable domain); None for free mail
 
 
 def _cut(text: str, limit: int) -> Text:
@@ -276,6 +278,8 @@ def open_inquiry(db: sessionmaker[Session], actor: Actor, inquiry_id: int, *, ho
             suggestion=suggestion, thread_id=message.thread_id,
             actions=gate.offered(inquiry.state) if case is not None else frozenset(), extra=extra,
             viewers=other_viewers(session, inquiry_id, actor, now) if case is not None else (),
+            organisation=Organisation(inquiry.organisation, display_name(inquiry.organisation))
+            if inquiry.organisation else None,
         )
 
 
