@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from classifiers.corpus import Example, thread_split, threads_in_both_splits
+from classifiers.holdback import HOLD_REASONS
 from classifiers.taxonomy import Taxonomy
+from pipeline.errors import ClassifierError
 
 # A queue reassignment says a person had to handle it elsewhere.
 REASSIGNED_REASON = "no_template"
@@ -68,14 +71,26 @@ def _intents(value: Any) -> tuple[str, ...] | None:
 
 
 def correction_example(correction: Correction, taxonomy: Taxonomy) -> Example:
-    """The example a correction makes: labelled values win over the decision's; split chosen by its thread."""
+    """The example a correction makes: labelled values win over the decision's; split chosen by its thread.
+
+    An explicit ``standard`` label (with its ``hold_reason`` when false) says whether a person must answer;
+    without one, a queue other than the topic's section means it was held back.
+    """
     labels = correction.labels
     language = str(labels.get("language") or correction.language).strip().lower()
     topic = str(labels.get("topic") or correction.topic).strip()
     thread = f"inquiry-thread:{correction.thread}"
     queue = labels.get("queue")
     intents = _intents(labels.get("intents")) if "intents" in labels else None
-    held = queue is not None and str(queue) != taxonomy.section_of(topic) if topic in taxonomy.topics else False
+    reason: str | None
+    if isinstance(labels.get("standard"), bool):
+        held = not labels["standard"]
+        reason = str(labels.get("hold_reason") or REASSIGNED_REASON) if held else None
+        if queue is None:  # the hold-back model learns only from labels that name a queue
+            queue = taxonomy.section_of(topic) if held else taxonomy.front_desk
+    else:
+        held = queue is not None and str(queue) != taxonomy.section_of(topic) if topic in taxonomy.topics else False
+        reason = REASSIGNED_REASON if held else None
     return Example(
         id=f"inquiry:{correction.inquiry_id}",
         language=language,
@@ -86,9 +101,76 @@ def correction_example(correction: Correction, taxonomy: Taxonomy) -> Example:
         intents=intents,
         standard=not held,
         queue=str(queue) if queue is not None else None,
-        hold_reason=REASSIGNED_REASON if held else None,
+        hold_reason=reason,
         thread=thread,
     )
+
+
+# --- labels given directly (``triage label``, the admin labelling page) --------------------------
+
+_LANGUAGE = re.compile(r"^(?:[a-z]{2,3}|und)$")
+_INTENT = re.compile(r"^[a-z0-9_]+(?:--[a-z0-9_]+)?$")
+# Reasons a person can give for holding an inquiry back (the model's own uncertainty is not one).
+LABEL_HOLD_REASONS = tuple(r for r in HOLD_REASONS if r != "low_confidence")
+
+
+class LabelError(ClassifierError):
+    """Labels that do not fit the taxonomy; the message names every problem."""
+
+
+def checked_labels(taxonomy: Taxonomy, *, topic: str | None = None, language: str | None = None,
+                   queue: str | None = None, standard: bool | None = None, hold_reason: str | None = None,
+                   intents: Sequence[str] | None = None) -> dict[str, Any]:
+    """The labels to store (field -> value) for what was given, checked against the taxonomy.
+
+    Empty values are "not given". ``LabelError`` names every problem (an unknown topic, queue, intent or
+    reason, a language that is no code, a reason without "hold back") and nothing is to be stored then.
+    """
+    problems: list[str] = []
+    given: dict[str, Any] = {}
+    topic = (topic or "").strip() or None
+    language = (language or "").strip().lower() or None
+    queue = (queue or "").strip() or None
+    hold_reason = (hold_reason or "").strip() or None
+    if topic is not None:
+        if topic in taxonomy.topics:
+            given["topic"] = topic
+        else:
+            problems.append(f"unknown topic {topic[:64]!r}; known: {', '.join(taxonomy.topics)}")
+    if language is not None:
+        if _LANGUAGE.match(language):
+            given["language"] = language
+        else:
+            problems.append(f"{language[:20]!r} is not a language code (en, fr, es, de, und...)")
+    if queue is not None:
+        if queue in taxonomy.queues:
+            given["queue"] = queue
+        else:
+            problems.append(f"unknown queue {queue[:64]!r}; known: {', '.join(taxonomy.queues)}")
+    if standard is not None:
+        given["standard"] = standard
+        if standard and hold_reason is not None:
+            problems.append("a hold-back reason goes with \"hold back\", not with \"standard\"")
+        elif not standard:
+            if hold_reason is None:
+                problems.append(f"say why it is held back: one of {', '.join(LABEL_HOLD_REASONS)}")
+            elif hold_reason not in LABEL_HOLD_REASONS:
+                problems.append(f"unknown hold-back reason {hold_reason[:64]!r}; known: {', '.join(LABEL_HOLD_REASONS)}")
+            else:
+                given["hold_reason"] = hold_reason
+    elif hold_reason is not None:
+        problems.append("a hold-back reason needs \"hold back\" chosen")
+    if intents is not None:
+        chosen = list(dict.fromkeys(i.strip() for i in intents if i and i.strip()))
+        wrong = [i for i in chosen if not _INTENT.match(i) or i.split("--", 1)[0] not in taxonomy.topics]
+        if wrong:
+            problems.append(f"unknown intent(s) {', '.join(repr(w[:64]) for w in wrong)}: an intent is a topic of "
+                            "the taxonomy, or topic--variant")
+        elif chosen:
+            given["intents"] = chosen
+    if problems:
+        raise LabelError("; ".join(problems))
+    return given
 
 
 def merge_corrections(examples: Sequence[Example], data_hash: str, corrections: Sequence[Correction],

@@ -340,6 +340,36 @@ class DaemonSettings(_Section):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
 
 
+RETRAINING_PERIODS = {"daily": 24.0, "weekly": 24.0 * 7}
+
+
+class RetrainingSettings(_Section):
+    """Scheduled retraining by ``triage run`` (off by default).
+
+    With ``schedule`` set, one daemon (the one that takes the retraining lease)
+    trains a new version from the corpus and staff corrections once per period
+    (``daily``, ``weekly``, or every ``interval_hours`` with ``interval``),
+    compares it with the live model on the same held-out data and records the
+    result. It is made live only with ``auto_promote`` and when it is not worse
+    than the live model by more than ``margin`` (the promotion gate).
+    """
+
+    schedule: Literal["off", "daily", "weekly", "interval"] = "off"
+    interval_hours: float = Field(default=168.0, gt=0, le=24 * 366)  # the period of schedule = "interval"
+    auto_promote: bool = False
+    margin: float = Field(default=0.0, ge=0, le=1)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the daemon retrains on a schedule."""
+        return self.schedule != "off"
+
+    @property
+    def period_hours(self) -> float:
+        """Hours between two scheduled runs."""
+        return RETRAINING_PERIODS.get(self.schedule, self.interval_hours)
+
+
 class Settings(_Section):
     """Every setting of triage, validated and frozen."""
 
@@ -351,6 +381,7 @@ class Settings(_Section):
     replies: RepliesSettings = RepliesSettings()
     web: WebSettings = WebSettings()
     daemon: DaemonSettings = DaemonSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     desks: dict[str, DeskSettings] = Field(default_factory=dict)
 
 

@@ -48,6 +48,7 @@ from pipeline.ingest import IngestStats
 from pipeline.leases import LeaseKeeper
 from pipeline.metrics import MetricsServer, ProcessCounters, metrics_registry
 from pipeline.runtime import Runtime
+from pipeline.rounds.retraining import CHECK_SECONDS, ScheduledRetraining
 from pipeline.rounds.triage import LazyTriageSink, PendingTriage, TriageStats, shared_triage
 from pipeline.store.sync_state import mailbox_reports
 from pipeline.rwlock import SharedExclusiveLock
@@ -56,6 +57,7 @@ from pipeline.worker import MailboxWorker, account_slots, accounts
 log = logging.getLogger(__name__)
 
 SHUTDOWN_WAIT = 60.0
+RETRAINING_FIRST_CHECK_SECONDS = 60.0  # after start: the first syncs go first
 
 
 def enabled_mailboxes(settings: Settings) -> dict[str, MailboxSettings]:
@@ -181,6 +183,9 @@ class Daemon:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._filter = _DropMaxInstancesWarning()
+        # Scheduled retraining ([retraining], off by default): one job, only when enabled.
+        self.retraining = (ScheduledRetraining(runtime, leases=leases, stop=self.stop_event)
+                           if runtime.settings.retraining.enabled else None)
 
     @staticmethod
     def job_id(name: str) -> str:
@@ -231,6 +236,15 @@ class Daemon:
                                    IntervalTrigger(seconds=daemon_settings.pending_interval_seconds,
                                                    timezone=timezone.utc),
                                    id="pending", name="triage pending inquiries", next_run_time=now)
+        if self.retraining is not None:
+            retraining = self.runtime.settings.retraining
+            self.scheduler.add_job(self._run_retraining,
+                                   IntervalTrigger(seconds=min(CHECK_SECONDS, retraining.period_hours * 3600),
+                                                   timezone=timezone.utc),
+                                   id="retraining", name="scheduled retraining",
+                                   next_run_time=now + timedelta(seconds=RETRAINING_FIRST_CHECK_SECONDS))
+            log.info("scheduled retraining: %s (every %g h), auto_promote %s", retraining.schedule,
+                     retraining.period_hours, "on" if retraining.auto_promote else "off")
         self.scheduler.add_listener(self._on_max_instances, EVENT_JOB_MAX_INSTANCES)
         self.scheduler.start()
         for watcher in self.watchers:
@@ -282,6 +296,17 @@ class Daemon:
         if isinstance(result, TriageStats) and result.triaged:
             self.counters.triaged.inc(result.triaged)
             log.info("triage: %d pending inquiries triaged", result.triaged)
+
+    def _run_retraining(self) -> None:
+        if self.stop_event.is_set() or self.retraining is None:
+            return
+        try:
+            outcome = self.retraining()  # logs its own result and failures
+            if outcome is not None and outcome.result == "failed":
+                self.counters.errors.labels(round="retraining").inc()
+        except Exception as exc:  # never reached in practice; the scheduler must not lose the job
+            self.counters.errors.labels(round="retraining").inc()
+            log.error("retraining: scheduled run failed: %s: %s", type(exc).__name__, exc)
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """Whether the daemon runs and reaches its database, with each mailbox's status."""

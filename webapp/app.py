@@ -24,6 +24,7 @@ from webapp.errors import NotAuthenticated, WebError, refused_move
 from webapp.ids import ids_in_range
 from webapp.rendering import make_environment, render
 from webapp.routes import (
+    admin_labels,
     admin_models,
     admin_queues,
     api_docs,
@@ -131,8 +132,8 @@ def create_app(ctx: WebContext) -> FastAPI:
     app.state.pages = make_environment()
     for router in (health.router, login.router, queues.router, inquiry.router, inquiry_actions.router,
                    admin_users.router, admin_queues.router, admin_templates.router, admin_routing.router,
-                   admin_models.router, search.router, stats.router, clients.router, api_session.router,
-                   api_queues.router, api_inquiries.router, api_clients.router, api_docs.router):
+                   admin_models.router, admin_labels.router, search.router, stats.router, clients.router,
+                   api_session.router, api_queues.router, api_inquiries.router, api_clients.router, api_docs.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(WebError, _web_error)

@@ -82,6 +82,23 @@ def status_command(state: CliState, as_json: bool) -> None:
     else:
         for line in status_lines(reports, configured, now):
             click.echo(line)
+    _retraining_status(runtime, as_json)
     code = status_exit_code(reports, configured)
     if code:
         sys.exit(code)
+
+
+def _retraining_status(runtime: "Runtime", as_json: bool) -> None:
+    """The scheduled retraining's line (only when ``[retraining]`` is on): last run, result, next run."""
+    from pipeline.store.retraining import retraining_state
+
+    if not runtime.settings.retraining.enabled:
+        return
+    state = retraining_state(runtime.session_factory, runtime.settings.retraining)
+    if as_json:
+        click.echo(json.dumps({"retraining": state.as_dict()}, ensure_ascii=False))
+        return
+    last = f"last run {state.last_run:%Y-%m-%d %H:%M} UTC: {state.summary}" if state.last_run else "never run"
+    upcoming = "due now" if state.due or state.next_run is None else f"{state.next_run:%Y-%m-%d %H:%M} UTC"
+    click.echo(f"retraining: {state.schedule} (every {state.period_hours:g} h), auto-promote "
+               f"{'on' if state.auto_promote else 'off'}; {last}; next run {upcoming}")

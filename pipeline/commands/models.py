@@ -295,11 +295,9 @@ def label(state: "CliState", inquiry_id: int | None, offer: bool, limit: int, to
           queue: str | None, actor: str | None, as_json: bool) -> None:
     """Offer inquiries to label (least confident first, then corrected ones), or label INQUIRY_ID directly."""
     from classifiers.config import load_triage_config
-    from pipeline.store import repository as repo
+    from classifiers.corrections import LabelError, checked_labels
     from pipeline.store.db import unit_of_work
-    from pipeline.store.decisions import add_label, current_decision
-    from pipeline.store.labels import label_candidates
-    from pipeline.store.models import Inquiry
+    from pipeline.store.labels import NoSuchInquiry, give_labels, label_candidates
 
     if offer:
         with state.runtime().session_factory() as session:
@@ -316,15 +314,14 @@ def label(state: "CliState", inquiry_id: int | None, offer: bool, limit: int, to
     if inquiry_id is None or not (topic or language or queue):
         raise click.UsageError("give --next, or INQUIRY_ID with --topic, --language and/or --queue")
     config = load_triage_config(state.loaded().settings.triage)
-    if topic is not None and topic not in config.taxonomy.topics:
-        raise click.BadParameter(f"unknown topic {topic!r}; known: {', '.join(config.taxonomy.topics)}", param_hint="--topic")
+    try:
+        given = checked_labels(config.taxonomy, topic=topic, language=language, queue=queue)
+    except LabelError as exc:
+        raise click.BadParameter(str(exc)) from exc
     who = _actor(actor)
-    with unit_of_work(state.runtime().session_factory) as session:
-        if session.get(Inquiry, inquiry_id) is None:
-            raise click.BadParameter(f"no inquiry {inquiry_id}", param_hint="INQUIRY_ID")
-        decision = current_decision(session, inquiry_id)
-        given = {f: v for f, v in (("topic", topic), ("language", (language or "").lower() or None), ("queue", queue)) if v}
-        for field, value in given.items():
-            add_label(session, inquiry_id, field, value, who, decision_id=decision.id if decision else None)
-        repo.record_event(session, "labelled", inquiry_id=inquiry_id, actor=who, details=given)
+    try:
+        with unit_of_work(state.runtime().session_factory) as session:
+            give_labels(session, inquiry_id, given, who)
+    except NoSuchInquiry as exc:
+        raise click.BadParameter(str(exc), param_hint="INQUIRY_ID") from exc
     click.echo(f"inquiry {inquiry_id} labelled: " + ", ".join(f"{k} {v}" for k, v in given.items()))

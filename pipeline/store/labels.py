@@ -9,10 +9,14 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.errors import TriageError
+from pipeline.store.decisions import add_label, current_decision
 from pipeline.store.models import DecisionRecord, Inquiry, Label, Message
+from pipeline.store.repository import record_event
 
 # Label fields that teach a model; others (entities...) are kept but not trained on yet.
-TRAINING_FIELDS = ("language", "topic", "queue", "intents")
+TRAINING_FIELDS = ("language", "topic", "queue", "intents", "standard", "hold_reason")
+LABELLED_EVENT = "labelled"
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,23 @@ def label_candidates(session: Session, limit: int) -> list[LabelCandidate]:
                                 .order_by(DecisionRecord.topic_confidence, Inquiry.id).limit(max(0, limit - len(unsure)))).all()
     return [LabelCandidate(i, s or "", lang, topic, float(conf), queue, flag)
             for flag, rows in ((False, unsure), (True, corrected)) for i, s, lang, topic, conf, queue in rows]
+
+
+class NoSuchInquiry(TriageError):
+    """The inquiry to label does not exist."""
+
+
+def give_labels(session: Session, inquiry_id: int, labels: dict[str, Any], actor: str) -> list[Label]:
+    """Store staff's labels of one inquiry (field -> value, checked by the caller) against its current decision,
+    with one ``labelled`` audit event naming who gave which (in the caller's transaction).
+
+    How ``triage label`` and the admin labelling page store a label; the next ``triage train`` learns from it.
+    ``NoSuchInquiry`` when there is no such inquiry.
+    """
+    if session.get(Inquiry, inquiry_id) is None:
+        raise NoSuchInquiry(f"no inquiry {inquiry_id}")
+    decision = current_decision(session, inquiry_id)
+    stored = [add_label(session, inquiry_id, field, value, actor, decision_id=decision.id if decision else None)
+              for field, value in labels.items()]
+    record_event(session, LABELLED_EVENT, inquiry_id=inquiry_id, actor=actor, details=dict(labels))
+    return stored

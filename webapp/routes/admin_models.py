@@ -22,6 +22,7 @@ def _page(request: Request, *, comparison: dict | None = None, error: str = "", 
     return render(request, "admin/models.html", {
         "rows": rows, "live": next((r.entry.version for r in rows if r.live), ""),
         "history": service.history(settings)[:20], "retrain": service.retrain_status(settings),
+        "schedule": service.schedule(settings, context(request).db),
         "pictures": {r.entry.version: service.confusion_svg(r.entry.metrics.get("confusion") or {}) for r in rows},
         "comparison": comparison, "error": error,
     }, status=status)

@@ -25,6 +25,7 @@ from pipeline.store import repository as repo
 from pipeline.store.db import unit_of_work
 from pipeline.store.labels import labelled_inquiries, recent_inquiries
 from pipeline.store.models import Inquiry, Message
+from pipeline.store.retraining import RetrainingState, retraining_state
 from webapp.errors import BadInput, Conflict
 from webapp.services.users import Actor
 
@@ -121,6 +122,15 @@ def compare(settings: Settings, db: sessionmaker[Session], first: str, second: s
 
 
 # --- background retraining -------------------------------------------------------------------
+
+
+def schedule(settings: Settings, db: sessionmaker[Session]) -> RetrainingState | None:
+    """The scheduled retraining of ``[retraining]``: last run, its result, the next (None when unreadable)."""
+    try:
+        return retraining_state(db, settings.retraining)
+    except TriageError as exc:
+        log.warning("the scheduled retraining's state cannot be read: %s", exc)
+        return None
 
 
 def retrain_status(settings: Settings) -> dict[str, Any]:
