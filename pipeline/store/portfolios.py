@@ -4,20 +4,21 @@ The account managers' view. An organisation is ``inquiries.organisation`` (the
 sender's registrable domain, ``pipeline.mail.organisation``); its cases are the
 review app's working copies (``cases``). Read-only: every figure is one query,
 in plain SQLAlchemy that runs the same on SQLite and PostgreSQL; percentiles and
-shares are worked out here, in Python, like ``pipeline.store.stats``.
+shares are worked out in Python, the times table by ``pipeline.store.stats.response_times``.
 
 Times against the SLA follow the statistics page: the first response is the
 first reply approved or sent, the close the first move to a closed state, both
 counted from ``received_at``. A case still waiting past its queue's target counts
 as missed (``overdue``), so an organisation whose mail lies unanswered does not
 look on time; a case closed without a reply has no first response and counts in
-neither. ``share_within_target`` = within target / (done + overdue).
+neither. ``share_within_target`` = within target / (done + overdue): the statistics'
+table given ``now``, with p50 and p90.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, Unpack
@@ -29,7 +30,7 @@ from pipeline.desks import DEFAULT_DESK
 from pipeline.mail.organisation import display_name
 from pipeline.store.lifecycle import CLOSED_STATES
 from pipeline.store.models import AuditEvent, Case, Inquiry, Message, Suggestion
-from pipeline.store.stats import Table, percentile
+from pipeline.store.stats import Table, response_times
 
 OPEN_LIMIT = 200
 COMPLAINT_LIMIT = 100
@@ -236,34 +237,6 @@ def portfolio(session: Session, key: str, since: datetime, until: datetime, now:
             .where(mine, period, Case.complaint.is_(True))
             .order_by(Case.received_at.desc(), Case.inquiry_id.desc()).limit(COMPLAINT_LIMIT), scope)))
 
+    times = response_times(timings, target_hours, now, percentiles=(0.5, 0.9))
     return Portfolio(key, display_name(key), since, until, open_total, cases, complaints_total, all_time,
-                     open_cases, topics, times_table(timings, target_hours, now), complaints)
-
-
-def times_table(timings: Sequence[_Timing], target_hours: Callable[[str], float], now: datetime) -> Table:
-    """Time to first response and to close per queue against its target: p50, p90, share within target (pure)."""
-    by_queue: dict[str, list[_Timing]] = defaultdict(list)
-    for timing in timings:
-        by_queue[timing.queue].append(timing)
-    rows = []
-    for queue in sorted(by_queue):
-        group = by_queue[queue]
-        target = target_hours(queue)
-        for measure, end_of in (("first response", lambda t: t.first_response_at),
-                                ("close", lambda t: t.closed_at)):
-            hours = [_hours(t.received_at, end) for t in group if (end := end_of(t)) is not None]
-            # Still waiting past the target: missed. (A case closed without a reply never gets a first response.)
-            overdue = sum(1 for t in group if end_of(t) is None and t.is_open and _hours(t.received_at, now) > target)
-            within = sum(1 for h in hours if h <= target)
-            due = len(hours) + overdue
-            rows.append((queue, measure, len(group), len(hours), overdue, target,
-                         _round(percentile(hours, 0.5)), _round(percentile(hours, 0.9)),
-                         round(within / due, 3) if due else None))
-    return Table("response_times", "Time to first response and to close per queue, against its SLA (hours)",
-                 ("queue", "measure", "cases", "done", "overdue", "target_hours", "p50_hours", "p90_hours",
-                  "share_within_target"), tuple(rows))
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
+                     open_cases, topics, times, complaints)

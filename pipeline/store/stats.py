@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -54,6 +54,7 @@ class CaseFact:
     first_response_at: datetime | None = None
     closed_at: datetime | None = None
     desk: str = DEFAULT_DESK  # the desk's id; a case stored before desks counts for the default desk
+    is_open: bool = True  # the case's ``is_open`` (only ``response_times`` with ``now`` reads it)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ def read_facts(session: Session, since: datetime, until: datetime,
 
     A case whose inquiry has no desk (stored before desks) counts for ``default_desk``.
     """
-    query = select(Case.inquiry_id, Case.queue, Case.topic, Case.language, Case.received_at, Inquiry.desk).outerjoin(
+    query = select(Case.inquiry_id, Case.queue, Case.topic, Case.language, Case.received_at, Inquiry.desk,
+                   Case.is_open).outerjoin(
         Inquiry, Inquiry.id == Case.inquiry_id).where(Case.received_at >= since, Case.received_at < until)
     if queues is not None:
         query = query.where(Case.queue.in_(sorted(queues)))
@@ -121,8 +123,9 @@ def read_facts(session: Session, since: datetime, until: datetime,
                     "edited" if suggestion_id in edited else "unchanged")
                 drafts.append(DraftFact(base[inquiry_id][2], template or "(none)", outcome))
     cases = tuple(
-        CaseFact(i, queue, topic, language, received, first_reply.get(i), closed.get(i), desk or default_desk)
-        for i, queue, topic, language, received, desk in base.values()
+        CaseFact(i, queue, topic, language, received, first_reply.get(i), closed.get(i), desk or default_desk,
+                 bool(is_open))
+        for i, queue, topic, language, received, desk, is_open in base.values()
     )
     rules_query = select(DecisionRecord.rule_id, DecisionRecord.queue).where(
         DecisionRecord.is_current.is_(True), DecisionRecord.created_at >= since, DecisionRecord.created_at < until)
@@ -161,24 +164,60 @@ def _volumes(cases: Iterable[CaseFact], period: Callable[[datetime], str], unit:
                  (unit, "by", "value", "inquiries"), rows)
 
 
-def _times(cases: Sequence[CaseFact], target_hours: Callable[[str], float]) -> Table:
-    by_queue: dict[str, list[CaseFact]] = defaultdict(list)
+class Timed(Protocol):
+    """What the response-time table needs of one case."""
+
+    @property
+    def queue(self) -> str: ...
+
+    @property
+    def received_at(self) -> datetime: ...
+
+    @property
+    def first_response_at(self) -> datetime | None: ...
+
+    @property
+    def closed_at(self) -> datetime | None: ...
+
+    @property
+    def is_open(self) -> bool: ...
+
+
+def _elapsed(start: datetime, end: datetime) -> float:
+    return max(0.0, (end - start).total_seconds() / 3600)
+
+
+def response_times(cases: Iterable[Timed], target_hours: Callable[[str], float], now: datetime | None = None, *,
+                   percentiles: Sequence[float] = (0.5, 0.9, 0.95)) -> Table:
+    """Time to first response and to close per queue against its target (hours; pure).
+
+    Per queue and measure: the cases, those done, the target, the ``percentiles`` (``p50_hours``...) of the
+    times done and the share within target. Without ``now`` that share is of the cases done. With ``now``
+    a case still open past its target without that response (or close) counts as missed, in an ``overdue``
+    column after ``done``, and the share is within target / (done + overdue); a case closed without a reply
+    never gets a first response and counts in neither.
+    """
+    by_queue: dict[str, list[Timed]] = defaultdict(list)
     for case in cases:
         by_queue[case.queue].append(case)
     rows = []
     for queue in sorted(by_queue):
         group = by_queue[queue]
         target = target_hours(queue)
-        for measure, moments in (("first response", [(c.received_at, c.first_response_at) for c in group]),
-                                 ("close", [(c.received_at, c.closed_at) for c in group])):
-            hours = [max(0.0, (end - start).total_seconds() / 3600) for start, end in moments if end is not None]
+        ends: tuple[tuple[str, Callable[[Timed], datetime | None]], ...] = (
+            ("first response", lambda c: c.first_response_at), ("close", lambda c: c.closed_at))
+        for measure, end_of in ends:
+            hours = [_elapsed(c.received_at, end) for c in group if (end := end_of(c)) is not None]
+            overdue = 0 if now is None else sum(
+                1 for c in group if end_of(c) is None and c.is_open and _elapsed(c.received_at, now) > target)
             within = sum(1 for h in hours if h <= target)
-            rows.append((queue, measure, len(group), len(hours), target, _hours(percentile(hours, 0.5)),
-                         _hours(percentile(hours, 0.9)), _hours(percentile(hours, 0.95)),
-                         round(within / len(hours), 3) if hours else None))
+            due = len(hours) + overdue
+            rows.append((queue, measure, len(group), len(hours), *(() if now is None else (overdue,)), target,
+                         *(_hours(percentile(hours, share)) for share in percentiles),
+                         round(within / due, 3) if due else None))
     return Table("response_times", "Time to first response and to close per queue, against its SLA (hours)",
-                 ("queue", "measure", "cases", "done", "target_hours", "p50_hours", "p90_hours", "p95_hours",
-                  "share_within_target"), tuple(rows))
+                 ("queue", "measure", "cases", "done", *(() if now is None else ("overdue",)), "target_hours",
+                  *(f"p{round(share * 100)}_hours" for share in percentiles), "share_within_target"), tuple(rows))
 
 
 def _drafts(drafts: Sequence[DraftFact]) -> Table:
@@ -212,7 +251,7 @@ def build_tables(facts: Facts, target_hours: Callable[[str], float]) -> list[Tab
     return [
         _volumes(facts.cases, lambda moment: moment.date().isoformat(), "day"),
         _volumes(facts.cases, _week, "week"),
-        _times(facts.cases, target_hours),
+        response_times(facts.cases, target_hours),
         _drafts(facts.drafts),
         _rules(facts.rules),
     ]

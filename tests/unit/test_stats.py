@@ -46,6 +46,28 @@ def test_times_against_the_queue_target() -> None:
     assert rows[("legal", "first response")][5] is None
 
 
+def test_times_given_now_count_open_cases_past_their_target_as_missed() -> None:
+    from pipeline.store.stats import response_times
+
+    cases = (
+        CaseFact(1, "customer_service", "renewal", "en", T0, T0 + timedelta(hours=2), None),  # answered, still open
+        CaseFact(2, "customer_service", "renewal", "en", T0),  # open, unanswered, 30 h later: missed
+        CaseFact(3, "customer_service", "renewal", "en", T0 + timedelta(hours=20)),  # open, 10 h: not yet due
+        CaseFact(4, "customer_service", "renewal", "en", T0, None, T0 + timedelta(hours=1), is_open=False),
+    )
+    now = T0 + timedelta(hours=30)
+    timed = response_times(cases, lambda q: 24.0, now, percentiles=(0.5, 0.9))
+    assert timed.columns == ("queue", "measure", "cases", "done", "overdue", "target_hours", "p50_hours",
+                             "p90_hours", "share_within_target")
+    rows = {r[1]: r for r in timed.rows}
+    # closed without a reply: no first response, and not missed either
+    assert rows["first response"] == ("customer_service", "first response", 4, 1, 1, 24.0, 2.0, 2.0, 0.5)
+    assert rows["close"] == ("customer_service", "close", 4, 1, 2, 24.0, 1.0, 1.0, 0.333)
+    # without now: the statistics page's table, the share of the cases done
+    plain = {r[1]: r for r in response_times(cases, lambda q: 24.0).rows}
+    assert plain["close"] == ("customer_service", "close", 4, 1, 24.0, 1.0, 1.0, 1.0, 1.0)
+
+
 def test_drafts_worst_templates_first_and_rules_by_frequency() -> None:
     drafts = tables()["drafts"].rows  # type: ignore[attr-defined]
     assert drafts[0][:6] == ("fees", "fees/en", 1, 0, 0, 1)
