@@ -2,7 +2,9 @@
 
 ``read_facts`` is the only database read (a few plain queries); ``build_tables``
 turns the facts into tables (pure), ``table_csv`` writes one as CSV and
-``write_xlsx`` writes several as one Excel workbook (a worksheet each).
+``write_xlsx`` writes several as one Excel workbook (a worksheet each);
+``fold_values`` sums the smaller values of a volume dimension (the page's
+organisations past the largest).
 """
 
 from __future__ import annotations
@@ -22,9 +24,12 @@ from sqlalchemy.orm import Session
 
 from pipeline.store.lifecycle import CLOSED_STATES
 from pipeline.desks import DEFAULT_DESK
+from pipeline.mail.organisation import display_name
 from pipeline.store.models import AuditEvent, Case, DecisionRecord, Inquiry, Suggestion
 
 Cell = str | int | float | None
+NO_ORGANISATION = "(none)"  # the volumes' organisation of an inquiry without one (free mail, no sender's domain)
+OTHER = "(other)"  # ``fold_values``: the values past the largest, summed
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class CaseFact:
     closed_at: datetime | None = None
     desk: str = DEFAULT_DESK  # the desk's id; a case stored before desks counts for the default desk
     is_open: bool = True  # the case's ``is_open`` (only ``response_times`` with ``now`` reads it)
+    organisation: str | None = None  # the sender's organisation as people read it; None: free mail or unknown
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,11 @@ def read_facts(session: Session, since: datetime, until: datetime,
                queues: Collection[str] | None = None, *, default_desk: str = DEFAULT_DESK) -> Facts:
     """The cases received in [since, until) (of ``queues`` when given), their replies, closings and routing.
 
-    A case whose inquiry has no desk (stored before desks) counts for ``default_desk``.
+    A case whose inquiry has no desk (stored before desks) counts for ``default_desk``. An organisation
+    (``inquiries.organisation``) is given as people read it: an international domain in Unicode.
     """
     query = select(Case.inquiry_id, Case.queue, Case.topic, Case.language, Case.received_at, Inquiry.desk,
-                   Case.is_open).outerjoin(
+                   Case.is_open, Inquiry.organisation).outerjoin(
         Inquiry, Inquiry.id == Case.inquiry_id).where(Case.received_at >= since, Case.received_at < until)
     if queues is not None:
         query = query.where(Case.queue.in_(sorted(queues)))
@@ -124,8 +131,8 @@ def read_facts(session: Session, since: datetime, until: datetime,
                 drafts.append(DraftFact(base[inquiry_id][2], template or "(none)", outcome))
     cases = tuple(
         CaseFact(i, queue, topic, language, received, first_reply.get(i), closed.get(i), desk or default_desk,
-                 bool(is_open))
-        for i, queue, topic, language, received, desk, is_open in base.values()
+                 bool(is_open), display_name(organisation) if organisation else None)
+        for i, queue, topic, language, received, desk, is_open, organisation in base.values()
     )
     rules_query = select(DecisionRecord.rule_id, DecisionRecord.queue).where(
         DecisionRecord.is_current.is_(True), DecisionRecord.created_at >= since, DecisionRecord.created_at < until)
@@ -157,11 +164,39 @@ def _volumes(cases: Iterable[CaseFact], period: Callable[[datetime], str], unit:
     for case in cases:
         when = period(case.received_at)
         for dimension, value in (("topic", case.topic), ("language", case.language), ("queue", case.queue),
-                                 ("desk", case.desk)):
+                                 ("desk", case.desk), ("organisation", case.organisation or NO_ORGANISATION)):
             counts[(when, dimension, value)] += 1
     rows = tuple((when, dimension, value, n) for (when, dimension, value), n in sorted(counts.items()))
-    return Table(f"inquiries_per_{unit}", f"Inquiries per {unit} by topic, language, queue and desk",
+    return Table(f"inquiries_per_{unit}",
+                 f"Inquiries per {unit} by topic, language, queue and desk, and by client organisation",
                  (unit, "by", "value", "inquiries"), rows)
+
+
+def fold_values(table: Table, by: str, keep: int, *, apart: Collection[str] = ()) -> tuple[Table, int]:
+    """A volume table with the values of dimension ``by`` past the ``keep`` largest summed as ``OTHER`` (pure).
+
+    The largest: the most inquiries over the whole table (ties by value). Values in ``apart`` (such as
+    ``NO_ORGANISATION``) are neither counted among the ``keep`` nor folded. Returns the table (the same one
+    when there is nothing to fold) and how many values were folded.
+    """
+    totals: Counter[str] = Counter()
+    for row in table.rows:
+        if row[1] == by and row[2] not in apart and isinstance(row[3], int):
+            totals[str(row[2])] += row[3]
+    ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+    folded = {value for value, _ in ranked[keep:]}
+    if not folded:
+        return table, 0
+    other: Counter[Cell] = Counter()
+    rows: list[tuple[Cell, ...]] = []
+    for row in table.rows:
+        if row[1] == by and row[2] in folded and isinstance(row[3], int):
+            other[row[0]] += row[3]
+        else:
+            rows.append(row)
+    rows.extend((when, by, OTHER, n) for when, n in other.items())
+    rows.sort(key=lambda row: (str(row[0]), str(row[1]), str(row[2])))
+    return Table(table.name, table.title, table.columns, tuple(rows)), len(folded)
 
 
 class Timed(Protocol):

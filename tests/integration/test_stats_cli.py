@@ -123,6 +123,51 @@ def test_stats_per_desk_and_as_an_excel_workbook(runtime: Runtime, db_url: str, 
     assert result.returncode == 0 and load_workbook(one).sheetnames == ["routing_rules"]
 
 
+def test_stats_per_client_organisation_free_mail_and_none_as_none(runtime: Runtime, db_url: str,
+                                                                  tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    ids = seed(runtime)  # three from jane@example.com
+    more = store_messages(runtime, [
+        make_message("Fee?", message_id="<so1@x>", sender="Ann <ann@mail.example-firm.co.uk>"),
+        make_message("Fee?", message_id="<so2@x>", sender="Ben <ben@example-firm.co.uk>"),
+        make_message("Fee?", message_id="<so3@x>", sender="Jane <jane.doe@gmail.com>"),  # free mail: none
+        make_message("Fee?", message_id="<so4@x>", sender="Cid <cid@xn--bcher-kva.de>"),
+        make_message("Fee?", message_id="<so5@x>", sender="Dan <dan@example.org>"),
+    ])
+    for n, inquiry_id in enumerate(more):
+        decide(runtime, inquiry_id, received_at=hours_ago(3 + n), topic="fees")
+    with unit_of_work(runtime.session_factory) as session:
+        inquiry = session.get(Inquiry, more[4])
+        assert inquiry is not None
+        inquiry.organisation = None  # as if its sender's domain had not been recorded
+    sync_cases(runtime.session_factory, until_done=True)
+    expected = {"example.com": 3, "example-firm.co.uk": 2, "bücher.de": 1, "(none)": 2}
+
+    def per_organisation(rows: list[list[object]]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for _, by, value, n in rows:
+            if by == "organisation":
+                found[str(value)] = found.get(str(value), 0) + int(str(n))
+        return found
+
+    for table in ("inquiries_per_day", "inquiries_per_week"):
+        result = run(["stats", "--json", "--days", "7", "--table", table], tmp_path, db_url)
+        assert result.returncode == 0, result.stderr
+        rows = json.loads(result.stdout)["tables"][0]["rows"]
+        assert per_organisation([list(r.values()) for r in rows]) == expected, table
+        assert sum(r["inquiries"] for r in rows if r["by"] == "queue") == len(ids) + len(more)
+    printed = run(["stats", "--csv", "--days", "7", "--table", "inquiries_per_week"], tmp_path, db_url)
+    assert printed.returncode == 0, printed.stderr
+    lines = list(csv.reader(io.StringIO(printed.stdout.split("\n", 1)[1])))
+    assert lines[0] == ["week", "by", "value", "inquiries"] and per_organisation(lines[1:]) == expected
+    path = tmp_path / "org.xlsx"
+    result = run(["stats", "--days", "7", "--xlsx", str(path)], tmp_path, db_url)
+    assert result.returncode == 0, result.stderr
+    sheet = load_workbook(path)["inquiries_per_day"]
+    assert per_organisation([list(r) for r in sheet.iter_rows(min_row=2, values_only=True)]) == expected
+
+
 def test_stats_xlsx_refuses_other_formats_and_unknown_tables(runtime: Runtime, db_url: str, tmp_path: Path) -> None:
     target = tmp_path / "x.xlsx"
     for args, message in ((["--xlsx", str(target), "--json"], "not with --json or --csv"),

@@ -32,8 +32,10 @@ SHEETS = ["inquiries_per_day", "inquiries_per_week", "response_times", "drafts",
 @pytest.fixture(scope="module")
 def server(module_runtime: Runtime, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     runtime = module_runtime
-    ids = store_messages(runtime, [make_message(f"Question {n}", message_id=f"<ws{n}@example.com>")
-                                   for n in range(4)])
+    senders = ["Jane Doe <jane@example.com>", "Jane Doe <jane@example.com>", "Ann <ann@mail.example-firm.co.uk>",
+               "Jane <jane.doe@gmail.com>"]  # the last: free mail, no organisation
+    ids = store_messages(runtime, [make_message(f"Question {n}", message_id=f"<ws{n}@example.com>", sender=sender)
+                                   for n, sender in enumerate(senders)])
     decide(runtime, ids[0], received_at=hours_ago(30))
     decide(runtime, ids[1], received_at=hours_ago(10), topic="fees")
     decide(runtime, ids[2], received_at=hours_ago(5), topic="=cmd|' /C calc'!A0")  # a formula-like topic
@@ -114,6 +116,58 @@ def test_excel_download_of_every_table(server: str) -> None:
         assert recurrent.status_code == 200 and recurrent.headers["content-type"] == XLSX_MEDIA_TYPE
         assert workbook(recurrent).sheetnames == ["recurrent_issues"]  # type: ignore[attr-defined]
         assert 'href="/stats/recurrent.xlsx?days=30"' in ada.get("/stats/recurrent?days=30").text
+    finally:
+        ada.close()
+
+
+def organisations_of(rows: list[list[object]]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for _, by, value, n in rows:
+        if by == "organisation":
+            found[str(value)] = found.get(str(value), 0) + int(str(n))
+    return found
+
+
+def test_client_organisation_among_the_volumes_free_mail_as_none(server: str) -> None:
+    ada, sam = browser(server, "ada"), browser(server, "sam")
+    try:
+        expected = {"example.com": 2, "example-firm.co.uk": 1, "(none)": 1}
+        page = ada.get("/stats?days=30").text
+        assert "by client organisation" in page and "<td>organisation</td><td>example-firm.co.uk</td>" in page
+        assert "(other)" not in page and "Organisations: the" not in page  # few organisations: all shown
+        for table in ("inquiries_per_day", "inquiries_per_week"):
+            rows = list(csv.reader(io.StringIO(ada.get(f"/stats/{table}.csv?days=30").text)))
+            assert organisations_of(rows[1:]) == expected, table
+        book = workbook(ada.get("/stats.xlsx?days=30"))
+        for table in ("inquiries_per_day", "inquiries_per_week"):
+            rows = [list(r) for r in book[table].iter_rows(min_row=2, values_only=True)]  # type: ignore[index]
+            assert organisations_of(rows) == expected, table
+        # staff: the organisations of their queues' cases (the free-mail one is in legal)
+        sam_rows = list(csv.reader(io.StringIO(sam.get("/stats/inquiries_per_week.csv?days=30").text)))
+        assert organisations_of(sam_rows[1:]) == {"example.com": 2, "example-firm.co.uk": 1}
+    finally:
+        ada.close()
+        sam.close()
+
+
+def test_page_sums_the_smaller_organisations_and_says_so(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import webapp.services.stats
+
+    monkeypatch.setattr(webapp.services.stats, "ORGANISATIONS_SHOWN", 1)
+    ada = browser(server, "ada")
+    try:
+        page = ada.get("/stats?days=30").text
+        assert "<td>organisation</td><td>(other)</td><td>1</td>" in page
+        assert "<td>organisation</td><td>example.com</td>" in page and "<td>(none)</td>" in page
+        assert "<td>example-firm.co.uk</td>" not in page
+        assert "Organisations: the 1 with the most inquiries in the period have rows of their own, the other 1 are" \
+               " summed as (other); the CSV and the Excel workbook have every organisation." in page
+        # the downloads have every organisation
+        rows = list(csv.reader(io.StringIO(ada.get("/stats/inquiries_per_week.csv?days=30").text)))
+        assert organisations_of(rows[1:]) == {"example.com": 2, "example-firm.co.uk": 1, "(none)": 1}
+        book = workbook(ada.get("/stats.xlsx?days=30"))
+        assert "(other)" not in {row[2] for row in book["inquiries_per_day"].iter_rows(  # type: ignore[index]
+            min_row=2, values_only=True)}
     finally:
         ada.close()
 

@@ -107,6 +107,41 @@ def test_desk_is_a_dimension_of_the_volumes_and_a_case_without_one_counts_for_th
     assert "desk" in week.title and week.columns == ("week", "by", "value", "inquiries")
 
 
+def test_client_organisation_is_a_dimension_of_the_volumes_and_none_counts_as_none() -> None:
+    cases = (CaseFact(1, "customer_service", "renewal", "en", T0, organisation="example-firm.co.uk"),
+             CaseFact(2, "customer_service", "renewal", "en", T0, organisation="example-firm.co.uk"),
+             CaseFact(3, "customer_service", "renewal", "en", T0),  # free mail: no organisation
+             CaseFact(4, "legal", "decision", "de", T0 + timedelta(days=1), organisation="bücher.de"))
+    built = {t.name: t for t in build_tables(Facts(T0 - timedelta(days=7), T0 + timedelta(days=7), cases),
+                                             lambda q: 24.0)}
+    day, week = built["inquiries_per_day"], built["inquiries_per_week"]
+    assert [r for r in day.rows if r[1] == "organisation"] == [
+        ("2026-11-30", "organisation", "(none)", 1), ("2026-11-30", "organisation", "example-firm.co.uk", 2),
+        ("2026-12-01", "organisation", "bücher.de", 1)]
+    assert [r for r in week.rows if r[1] == "organisation"] == [
+        ("2026-W49", "organisation", "(none)", 1), ("2026-W49", "organisation", "bücher.de", 1),
+        ("2026-W49", "organisation", "example-firm.co.uk", 2)]
+    for by in ("topic", "language", "queue", "desk", "organisation"):
+        assert sum(r[3] for r in day.rows if r[1] == by and isinstance(r[3], int)) == 4
+    assert "organisation" in week.title and week.columns == ("week", "by", "value", "inquiries")
+
+
+def test_fold_values_keeps_the_largest_and_sums_the_rest_per_period() -> None:
+    from pipeline.store.stats import NO_ORGANISATION, OTHER, Table, fold_values
+
+    rows = (("d1", "organisation", NO_ORGANISATION, 9), ("d1", "organisation", "a.com", 5),
+            ("d1", "organisation", "b.com", 1), ("d1", "organisation", "c.com", 2), ("d1", "topic", "fees", 17),
+            ("d2", "organisation", "b.com", 1), ("d2", "organisation", "c.com", 1))
+    table = Table("inquiries_per_day", "T", ("day", "by", "value", "inquiries"), rows)
+    folded, n = fold_values(table, "organisation", 1, apart=(NO_ORGANISATION,))
+    assert n == 2
+    assert folded.rows == (("d1", "organisation", NO_ORGANISATION, 9), ("d1", "organisation", OTHER, 3),
+                           ("d1", "organisation", "a.com", 5), ("d1", "topic", "fees", 17),
+                           ("d2", "organisation", OTHER, 2))
+    assert sum(r[3] for r in folded.rows if r[1] == "organisation") == 19  # nothing lost
+    assert fold_values(table, "organisation", 3, apart=(NO_ORGANISATION,)) == (table, 0)  # few: left alone
+
+
 def test_xlsx_one_sheet_per_table_bold_frozen_header_numbers_as_numbers_formulas_defused() -> None:
     from openpyxl import load_workbook
 

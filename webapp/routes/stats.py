@@ -12,7 +12,7 @@ from webapp.charts import page_charts
 from webapp.rendering import render
 from webapp.security import DOWNLOAD_CSP
 from webapp.services.cases import refresh_before_reading
-from webapp.services.stats import PERIODS, figures, one_table, recurrent
+from webapp.services.stats import PERIODS, figures, for_page, one_table, recurrent
 from webapp.services.users import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -30,12 +30,16 @@ def _xlsx(tables: list[Table], filename: str) -> Response:
 
 @router.get("/stats", response_class=HTMLResponse)
 def stats_page(request: Request, days: int = Query(30), actor: Actor = Depends(require_user)) -> HTMLResponse:
-    """Volumes, times against the SLA, drafts and routing rules for the person's queues, with charts."""
+    """Volumes, times against the SLA, drafts and routing rules for the person's queues, with charts.
+
+    The volume tables show the largest organisations only (the downloads have all of them).
+    """
     ctx = context(request)
     refresh_before_reading(ctx.db)
     tables, cases = _figures(request, actor, days)
-    return render(request, "stats.html", {"tables": tables, "cases": cases, "days": days, "periods": PERIODS,
-                                          "charts": page_charts(tables)})
+    shown, notes = for_page(tables)
+    return render(request, "stats.html", {"tables": shown, "cases": cases, "days": days, "periods": PERIODS,
+                                          "charts": page_charts(tables), "notes": notes})
 
 
 @router.get("/stats.xlsx")
