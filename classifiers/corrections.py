@@ -14,7 +14,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -132,21 +132,13 @@ def checked_labels(taxonomy: Taxonomy, *, topic: str | None = None, language: st
     language = (language or "").strip().lower() or None
     queue = (queue or "").strip() or None
     hold_reason = (hold_reason or "").strip() or None
-    if topic is not None:
-        if topic in taxonomy.topics:
-            given["topic"] = topic
-        else:
-            problems.append(f"unknown topic {topic[:64]!r}; known: {', '.join(taxonomy.topics)}")
+    _known("topic", topic, taxonomy.topics, given, problems)
     if language is not None:
         if _LANGUAGE.match(language):
             given["language"] = language
         else:
             problems.append(f"{language[:20]!r} is not a language code (en, fr, es, de, und...)")
-    if queue is not None:
-        if queue in taxonomy.queues:
-            given["queue"] = queue
-        else:
-            problems.append(f"unknown queue {queue[:64]!r}; known: {', '.join(taxonomy.queues)}")
+    _known("queue", queue, taxonomy.queues, given, problems)
     if standard is not None:
         given["standard"] = standard
         if standard and hold_reason is not None:
@@ -171,6 +163,16 @@ def checked_labels(taxonomy: Taxonomy, *, topic: str | None = None, language: st
     if problems:
         raise LabelError("; ".join(problems))
     return given
+
+
+def _known(name: str, value: str | None, known: Collection[str], given: dict[str, Any], problems: list[str]) -> None:
+    """A given ``value`` (None: not given) of the taxonomy's ``known`` ones goes to ``given``; else a problem."""
+    if value is None:
+        return
+    if value in known:
+        given[name] = value
+    else:
+        problems.append(f"unknown {name} {value[:64]!r}; known: {', '.join(known)}")
 
 
 def merge_corrections(examples: Sequence[Example], data_hash: str, corrections: Sequence[Correction],
