@@ -23,7 +23,8 @@ from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
 SECTION = "section"
-REASON_FIELDS = ("language", "language_confidence", "topic", "topic_label", "confidence", "queue", "signals", "topics")
+REASON_FIELDS = ("language", "language_confidence", "topic", "topic_label", "confidence", "queue", "signals", "topics",
+                 "instruction")
 Band = Literal["high", "medium", "low"]
 
 
@@ -70,6 +71,7 @@ class RouteFacts:
     signals: frozenset[str]
     sender_domain: str | None
     entity_kinds: frozenset[str]
+    instruction: str = ""  # a conflict or change of instructions, in words (patent, instructions, earlier mail)
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ def _reason(template: str, facts: RouteFacts, queue: str, taxonomy: Taxonomy) ->
         "queue": queue,
         "signals": ", ".join(sorted(facts.signals)) or "none",
         "topics": ", ".join(facts.topics) or facts.topic,
+        "instruction": facts.instruction or "No conflicting instruction",
     }
     return template.format_map(values)
 

@@ -20,7 +20,8 @@ from classifiers.tomlines import TomlLines
 from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
-LEXICON_SIGNALS = ("complaint", "escalation", "urgent", "instruction_pay", "instruction_abandon")
+LEXICON_SIGNALS = ("complaint", "escalation", "urgent", "instruction_pay", "instruction_abandon", "instruction_change")
+_SIGNAL_SETTINGS = ("deadline_days", "multi_topic_margin", "learned_threshold", "instruction_days")
 _ID = r"^[a-z][a-z0-9_]*$"
 _LANGUAGE = r"^[a-z]{2,3}(-[a-z]{2,4})?$"
 
@@ -70,6 +71,7 @@ class _SignalsModel(_Strict):
     deadline_days: int = Field(default=7, ge=0, le=365)
     multi_topic_margin: float = Field(default=0.0, ge=-2, le=2)
     learned_threshold: float = Field(default=0.5, gt=0, lt=1)
+    instruction_days: int = Field(default=120, ge=1, le=3650)
 
 
 class _EntityModel(_Strict):
@@ -127,6 +129,15 @@ class SignalWords:
                 found.extend(m.group(0) for m in pattern.finditer(text))
         return found
 
+    def spans(self, signal: str, text: str, languages: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Where the phrases of ``signal`` are in folded ``text`` (start, end), in the lists of ``languages``."""
+        found: list[tuple[int, int]] = []
+        for language in languages:
+            pattern = self.patterns.get(signal, {}).get(language)
+            if pattern is not None:
+                found.extend(m.span() for m in pattern.finditer(text))
+        return sorted(set(found))
+
 
 @dataclass(frozen=True)
 class Taxonomy:
@@ -145,6 +156,7 @@ class Taxonomy:
     words: SignalWords
     front_desk: str = "customer_service"  # the queue of standard inquiries answered with a suggested reply
     extra_entities: tuple[tuple[str, re.Pattern[str]], ...] = ()  # the desk's own reference kinds, in order
+    instruction_days: int = 120  # an earlier pay/let-lapse instruction counts against a new one this many days
 
     @property
     def topic_ids(self) -> tuple[str, ...]:
@@ -171,7 +183,7 @@ def _lexicons(raw: Mapping[str, Any]) -> tuple[SignalWords, list[tuple[str, str]
     patterns: dict[str, dict[str, re.Pattern[str]]] = {}
     problems: list[tuple[str, str]] = []
     for name, value in raw.items():
-        if name in ("deadline_days", "multi_topic_margin", "learned_threshold"):
+        if name in _SIGNAL_SETTINGS:
             continue
         if name not in LEXICON_SIGNALS:
             problems.append((f"signals.{name}", f"unknown signal word list; known: {', '.join(LEXICON_SIGNALS)}"))
@@ -242,6 +254,7 @@ def parse_taxonomy(text: str, path: Path) -> Taxonomy:
         deadline_days=model.signals.deadline_days,
         multi_topic_margin=model.signals.multi_topic_margin,
         learned_threshold=model.signals.learned_threshold,
+        instruction_days=model.signals.instruction_days,
         words=words,
         front_desk=model.front_desk,
         extra_entities=tuple((kind, re.compile(pattern)) for kind, entity in model.entities.items()

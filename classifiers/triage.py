@@ -21,7 +21,7 @@ from classifiers.intents import IntentResult
 from classifiers.language import LanguageResult, detect_languages
 from classifiers.model import TriageModel
 from classifiers.routing import RouteFacts, Routing, route
-from classifiers.signals import Signals, detect_signals
+from classifiers.signals import EarlierInstruction, Signals, detect_signals
 from classifiers.topics import TopicResult
 from pipeline.mail.model import ParsedMessage
 
@@ -145,8 +145,12 @@ def decide(
     config: TriageConfig,
     model_version: str,
     reading: Reading | None = None,
+    earlier: Sequence[EarlierInstruction] = (),
 ) -> Decision:
-    """The decision for one input once its language, topic, learned signals, entities and intents are known."""
+    """The decision for one input once its language, topic, learned signals, entities and intents are known.
+
+    ``earlier``: the instructions earlier mail of the same thread or client gave for this mail's patents.
+    """
     taxonomy = config.taxonomy
     signals = detect_signals(
         f"{item.subject}\n{own_words(item)}",
@@ -158,6 +162,7 @@ def decide(
         automated=item.automated,
         taxonomy=taxonomy,
         learned=learned,
+        earlier=earlier,
     )
     language_band = taxonomy.language_bands.band(language.confidence)
     topic_band = taxonomy.topic_bands.band(topic.confidence)
@@ -172,6 +177,7 @@ def decide(
         signals=signals.names,
         sender_domain=item.sender_domain,
         entity_kinds=frozenset(e.kind for e in entities),
+        instruction=signals.instruction_detail or "",
     )
     routing = route(facts, config.rules, taxonomy)
     if reading is None:
@@ -227,18 +233,41 @@ def classify_item_topics(items: Sequence[TriageInput], model: TriageModel) -> li
     ]
 
 
-def triage_inputs(items: Sequence[TriageInput], model: TriageModel, config: TriageConfig) -> list[Decision]:
-    """The decision for each input; the models run once over the whole batch."""
+@dataclass(frozen=True)
+class Prepared:
+    """One input and what the models read in it: all ``decide`` needs besides the configuration and earlier mail."""
+
+    item: TriageInput
+    language: LanguageResult
+    topic: TopicResult
+    learned: Mapping[str, float]
+    entities: tuple[Entity, ...]
+    reading: Reading | None
+    model_version: str
+
+    def decide(self, config: TriageConfig, earlier: Sequence[EarlierInstruction] = ()) -> Decision:
+        """The decision, given the instructions earlier mail of the thread or client gave (none: on its own)."""
+        return decide(self.item, self.language, self.topic, self.learned, self.entities, config, self.model_version,
+                      self.reading, earlier=earlier)
+
+
+def prepare_inputs(items: Sequence[TriageInput], model: TriageModel, config: TriageConfig) -> list[Prepared]:
+    """What the models read in each input; they run once over the whole batch."""
     if not items:
         return []
     languages = detect_item_languages(items, model, config)
     topics = classify_item_topics(items, model)
     readings: Sequence[Reading | None] = read_intents(items, model) or [None] * len(items)
     return [
-        decide(item, language, topic, learned, find_entities(item, config.taxonomy.extra_entities), config,
-               model.version, reading)
+        Prepared(item, language, topic, learned, find_entities(item, config.taxonomy.extra_entities), reading,
+                 model.version)
         for item, language, (topic, learned), reading in zip(items, languages, topics, readings)
     ]
+
+
+def triage_inputs(items: Sequence[TriageInput], model: TriageModel, config: TriageConfig) -> list[Decision]:
+    """The decision for each input on its own; the models run once over the whole batch."""
+    return [prepared.decide(config) for prepared in prepare_inputs(items, model, config)]
 
 
 def triage_messages(messages: Sequence[ParsedMessage], model: TriageModel, config: TriageConfig) -> list[Decision]:
