@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import OperationalError
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from classifiers.config import TriageConfig
 from classifiers.decision import Decision
 from classifiers.inputs import TriageInput, domain_of, subject_text
+from classifiers.signals import EarlierInstruction, instruction_patents
 from pipeline.config import Settings, TriageSettings
 from pipeline.desks import DEFAULT_DESK, default_desk, desk_of
 from pipeline.errors import StorageError, TriageError
@@ -39,11 +40,13 @@ from pipeline.store.decisions import (
     inquiry_ids_since,
     save_decisions,
 )
+from pipeline.store.instructions import earlier_instructions, replace_instructions
 from pipeline.store.lifecycle import Action, InquiryState, move_inquiry
 from pipeline.store.models import Inquiry, Message, utcnow
 
 if TYPE_CHECKING:
     from classifiers.model import TriageModel
+    from classifiers.triage import Prepared
     from pipeline.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -103,6 +106,11 @@ def decision_values(decision: Decision) -> dict[str, Any]:
     }
 
 
+def said_time(inquiry: Inquiry, message: Message) -> datetime:
+    """When a message's instructions were given: its Date header, else when it was stored."""
+    return message.sent_at or inquiry.created_at
+
+
 def state_for(decision: Decision) -> str:
     """The state a decision puts an inquiry in: ``triaged`` when standard, ``routed`` otherwise."""
     return STATE_TRIAGED if decision.standard else STATE_ROUTED
@@ -128,21 +136,53 @@ class TriageService:
         self.desks = desks
         self.default_desk = default_desk
 
-    def _decide(self, rows: Sequence[tuple[Inquiry, Message]]) -> list[Decision]:
-        from classifiers.triage import triage_inputs  # scikit-learn is imported when triage first runs
+    def _prepare(self, rows: Sequence[tuple[Inquiry, Message]]) -> list[tuple["Prepared", TriageConfig]]:
+        """What the models of each row's desk read in it, with that desk's configuration."""
+        from classifiers.triage import prepare_inputs  # scikit-learn is imported when triage first runs
 
         by_desk: dict[str, list[int]] = {}
         for index, (inquiry, _) in enumerate(rows):
             desk = inquiry.desk or self.default_desk
             by_desk.setdefault(desk if self.desks is not None else self.default_desk, []).append(index)
-        decisions: list[Decision | None] = [None] * len(rows)
+        prepared: list[tuple[Prepared, TriageConfig] | None] = [None] * len(rows)
         for desk, indexes in by_desk.items():
             config, model = (self.config, self.model) if desk == self.default_desk or self.desks is None \
                 else self.desks(desk)
-            found = triage_inputs([stored_input(*rows[i]) for i in indexes], model, config)
-            for index, decision in zip(indexes, found):
-                decisions[index] = decision
-        return [d for d in decisions if d is not None]
+            found = prepare_inputs([stored_input(*rows[i]) for i in indexes], model, config)
+            for index, item in zip(indexes, found):
+                prepared[index] = (item, config)
+        return [p for p in prepared if p is not None]
+
+    def _decide(self, session: Session, rows: Sequence[tuple[Inquiry, Message]]) -> list[Decision]:
+        """Each row's decision, its pay/let-lapse instructions stored and compared with earlier mail's.
+
+        Every row's instructions are written first, so a batch holding a whole thread compares its later
+        messages with its earlier ones; a row whose patents earlier mail of its thread or client instructed
+        (within its desk's ``instruction_days``) is decided again with those instructions.
+        """
+        prepared = self._prepare(rows)
+        decisions = [item.decide(config) for item, config in prepared]
+        said_at = [said_time(inquiry, message) for inquiry, message in rows]
+        replace_instructions(session, [
+            (inquiry.id, when, [(i.patent, i.instruction) for i in decision.signals.instructions])
+            for (inquiry, _), when, decision in zip(rows, said_at, decisions)
+        ])
+        for index, ((inquiry, message), (item, config), decision) in enumerate(zip(rows, prepared, decisions)):
+            patents = instruction_patents(decision.signals, decision.entities)
+            if not patents:
+                continue
+            desk = inquiry.desk or self.default_desk
+            found = earlier_instructions(
+                session, inquiry_id=inquiry.id, patents=patents, said_at=said_at[index],
+                since=said_at[index] - timedelta(days=config.taxonomy.instruction_days),
+                thread_id=message.thread_id, organisation=inquiry.organisation,
+                desks={desk, None} if desk == self.default_desk else {desk},
+            )
+            if found:
+                earlier = [EarlierInstruction(f.patent, f.instruction, f.said_at.date(), subject_text(f.subject),
+                                              f.inquiry_id) for f in found]
+                decisions[index] = item.decide(config, earlier)
+        return decisions
 
     def __call__(self, inquiry_ids: Sequence[int]) -> None:
         """The ingest sink: triage the inquiries just stored; a failure leaves them ``new`` for a worker."""
@@ -198,7 +238,7 @@ class TriageService:
         stats.skipped += len(ids) - len(rows)
         if not rows:
             return
-        decisions = self._decide(rows)
+        decisions = self._decide(session, rows)
         records = save_decisions(session, [(i.id, decision_values(d)) for (i, _), d in zip(rows, decisions)], trigger)
         now = utcnow()
         for (inquiry, message), decision, record in zip(rows, decisions, records):

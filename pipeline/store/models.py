@@ -294,6 +294,23 @@ class DecisionRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class InstructionRecord(Base):
+    """What one triaged inquiry instructs for one patent: ``pay`` or ``abandon`` (let lapse), and when it was said.
+
+    Written with each decision (a re-triage replaces an inquiry's rows), so later mail of the same thread or
+    client organisation is compared with it (``pipeline.store.instructions``).
+    """
+
+    __tablename__ = "instructions"
+    __table_args__ = (Index("ix_instructions_patent_said", "patent", "said_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inquiry_id: Mapped[int] = mapped_column(ForeignKey("inquiries.id"), index=True)
+    patent: Mapped[str] = mapped_column(String(100))  # normalised, without a kind code: EP1234567
+    instruction: Mapped[str] = mapped_column(String(16))
+    said_at: Mapped[datetime] = mapped_column()  # the message's Date, else when it was stored
+
+
 class Label(Base):
     """A correction by staff (the right value of one field of an inquiry), kept as training data."""
 
