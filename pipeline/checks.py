@@ -63,7 +63,8 @@ def check_web(loaded: LoadedSettings) -> list[Problem]:
 
 
 def check_desks(loaded: LoadedSettings) -> list[Problem]:
-    """Each desk: its mailboxes and addresses, its taxonomy and rules, and templates for every intent and language."""
+    """Each desk: its mailboxes and addresses, its taxonomy and rules, templates for every intent and language, its SLA
+    file against its own queues; and a queue several desks declare has one target in all their SLA files."""
     from classifiers.config import triage_config_problems
     from classifiers.corpus import corpus_files, read_corpus
     from classifiers.config import resolve
@@ -71,6 +72,7 @@ def check_desks(loaded: LoadedSettings) -> list[Problem]:
     from pipeline.errors import ClassifierError, ConfigError
     from classifiers.taxonomy import load_taxonomy
     from responders.context import desk_template_problems, desk_topics
+    from webapp.desk_sla import desks_sla_problems
     from webapp.sla import sla_problems
 
     settings = loaded.settings
@@ -90,6 +92,8 @@ def check_desks(loaded: LoadedSettings) -> list[Problem]:
         topics = desk_topics(desk)
         queues = tuple(load_taxonomy(resolve(desk.triage.taxonomy)).queues) if topics is not None else None
         problems.extend((f"{key}.sla: {where}", message) for where, message in sla_problems(resolve(desk.sla), queues))
+    if len(all_desks(settings)) > 1:
+        problems.extend(desks_sla_problems(settings))
     return problems
 
 

@@ -32,6 +32,11 @@ class Desk:
     addresses: tuple[str, ...] = ()
     display_name: str | None = None
 
+    @property
+    def label(self) -> str:
+        """How staff read the desk's name: its configured ``name``, else its id."""
+        return self.name or self.id
+
 
 def _desk(desk_id: str, desk: DeskSettings | None, settings: Settings) -> Desk:
     base = settings.triage

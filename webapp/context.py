@@ -16,8 +16,8 @@ from pipeline.errors import ConfigError
 from responders.context import ReplyContext
 from webapp.services.queues import CountCache
 from webapp.services.replies import Deliverer
+from webapp.desk_sla import OfficeSla, load_office_sla
 from webapp.secret import load_secret
-from webapp.sla import Sla, load_sla
 from webapp.throttle import LoginThrottle
 from webapp.vocabulary import Vocabulary, desks_vocabulary
 
@@ -26,14 +26,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class WebContext:
-    """Settings, database sessions, the office's vocabulary and SLAs, the signing key."""
+    """Settings, database sessions, the office's vocabulary and every desk's SLA targets, the signing key."""
 
     settings: Settings
     db: sessionmaker[Session]
     vocabulary: Vocabulary
     rules: tuple[Rule, ...]
-    sla_path: Path
-    sla: Sla
+    sla: OfficeSla
     secret: bytes = field(repr=False)
     templates_dir: Path
     replies: ReplyContext | None = None
@@ -82,18 +81,16 @@ def load_replies(settings: Settings) -> ReplyContext | None:
 
 
 def build_context(settings: Settings, db: sessionmaker[Session], *, deliver: bool = True) -> WebContext:
-    """Load the taxonomy, routing rules, SLAs, reply templates and the signing key; ``ConfigError`` if wrong."""
+    """Load the taxonomies, routing rules, each desk's SLA, reply templates and the signing key (``ConfigError``)."""
     config = load_triage_config(settings.triage)
     vocabulary = desks_vocabulary(settings, config.taxonomy)
-    sla_path = resolve(settings.web.sla)
     replies = load_replies(settings)
     return WebContext(
         settings=settings,
         db=db,
         vocabulary=vocabulary,
         rules=config.rules,
-        sla_path=sla_path,
-        sla=load_sla(sla_path, vocabulary.queues),
+        sla=load_office_sla(settings, vocabulary),
         secret=load_secret(settings.web),
         templates_dir=resolve(settings.replies.templates),
         replies=replies,

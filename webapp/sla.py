@@ -1,6 +1,7 @@
 """Response-time targets per queue (the SLA), read from and written to their TOML file.
 
-Validation is pure (``parse_sla``); reading and the atomic rewrite are the only I/O.
+Validation is pure (``parse_sla``); reading and the atomic rewrite are the only I/O. Each desk has its own
+file; ``webapp.desk_sla`` reads them all as one set of targets (the ``Targets`` the app asks).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 from pipeline.config import parse_toml
 from pipeline.errors import ConfigError
@@ -19,9 +21,39 @@ Problem = tuple[str, str]
 _MAX_HOURS = 24 * 365
 
 
+class Targets(Protocol):
+    """What the app asks of response-time targets, per queue: one SLA file's (``Sla``) or every desk's."""
+
+    @property
+    def hours(self) -> Mapping[str, float]:
+        """The queues with a target of their own (the others have their file's default), in hours."""
+        ...
+
+    def target(self, queue: str) -> timedelta:
+        """The response-time target of a queue."""
+        ...
+
+    def warn(self, queue: str) -> float:
+        """The share of a queue's target after which an inquiry in it is due soon."""
+        ...
+
+    def status(self, queue: str, received_at: datetime, now: datetime) -> str:
+        """``ok``, ``soon`` or ``overdue`` for an inquiry of a queue received at ``received_at``."""
+        ...
+
+
+def sla_status(target: timedelta, warn_share: float, age: timedelta) -> str:
+    """``ok``, ``soon`` (past ``warn_share`` of the target) or ``overdue`` for an inquiry of this age."""
+    if age >= target:
+        return "overdue"
+    if age >= target * warn_share:
+        return "soon"
+    return "ok"
+
+
 @dataclass(frozen=True)
 class Sla:
-    """The response-time target of each queue, and when an inquiry counts as due soon."""
+    """The response-time targets of one SLA file: each queue's, the default, and when an inquiry is due soon."""
 
     hours: Mapping[str, float] = field(default_factory=dict)
     default_hours: float = 48.0
@@ -31,15 +63,13 @@ class Sla:
         """The response-time target of a queue."""
         return timedelta(hours=self.hours.get(queue, self.default_hours))
 
+    def warn(self, queue: str) -> float:
+        """The warning share (the same for every queue of one file)."""
+        return self.warn_share
+
     def status(self, queue: str, received_at: datetime, now: datetime) -> str:
         """``ok``, ``soon`` (past the warning share) or ``overdue`` for an inquiry received at ``received_at``."""
-        age = now - received_at
-        target = self.target(queue)
-        if age >= target:
-            return "overdue"
-        if age >= target * self.warn_share:
-            return "soon"
-        return "ok"
+        return sla_status(self.target(queue), self.warn_share, now - received_at)
 
 
 def _hours(value: object, key: str, problems: list[Problem]) -> float | None:
@@ -123,14 +153,19 @@ def comment_header(text: str) -> str:
     return "\n".join(kept).rstrip()
 
 
-def save_sla(path: Path, sla: Sla, queues: Collection[str]) -> Sla:
-    """Validate and atomically rewrite the SLA file; return what was written."""
+def checked_sla_text(path: Path, sla: Sla, queues: Collection[str]) -> tuple[str, Sla]:
+    """The new text of the SLA file (its comment header kept) and what it says, validated; nothing written."""
     try:
         header = comment_header(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError):
         header = "# Response-time targets (SLA) per queue, in hours."
     text = render_sla(sla, header)
-    checked = parse_sla(text, str(path), queues)
+    return text, parse_sla(text, str(path), queues)
+
+
+def save_sla(path: Path, sla: Sla, queues: Collection[str]) -> Sla:
+    """Validate and atomically rewrite the SLA file; return what was written."""
+    text, checked = checked_sla_text(path, sla, queues)
     write_atomically(path, text)
     return checked
 

@@ -41,10 +41,9 @@ def stats(state: CliState, since: str | None, until: str | None, days: int, queu
           only: str | None, recurrent: bool, as_json: bool, as_csv: bool, out: Path | None,
           xlsx: Path | None) -> None:
     """The desk's figures for a period: volumes, times against the SLA, drafts, routing rules."""
-    from classifiers.config import resolve
     from pipeline.desks import default_desk
     from pipeline.store.stats import build_tables, read_facts, table_csv
-    from webapp.sla import load_sla
+    from webapp.desk_sla import office_sla
 
     if as_json and as_csv:
         raise click.UsageError("choose --json or --csv, not both")
@@ -58,7 +57,7 @@ def stats(state: CliState, since: str | None, until: str | None, days: int, queu
     if start >= end:
         raise click.UsageError("--since is after --until")
     settings = state.loaded().settings
-    sla = load_sla(resolve(settings.web.sla))
+    sla = office_sla(settings)  # each queue's target from its desk's SLA file
     with state.runtime().session_factory() as session:
         facts = read_facts(session, start, end, queues or None, default_desk=default_desk(settings))
     tables = build_tables(facts, lambda queue: sla.target(queue).total_seconds() / 3600)

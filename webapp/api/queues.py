@@ -18,7 +18,8 @@ router = APIRouter(prefix="/api", tags=["queues"], responses={
 def queue_out(summary: QueueSummary) -> QueueOut:
     """A queue summary as JSON."""
     return QueueOut(id=summary.id, description=summary.description, open=summary.open, overdue=summary.overdue,
-                    due_soon=summary.due_soon, target_hours=summary.target.total_seconds() / 3600)
+                    due_soon=summary.due_soon, target_hours=summary.target.total_seconds() / 3600,
+                    desk=summary.desk or None)
 
 
 @router.get("/queues", response_model=list[QueueOut])

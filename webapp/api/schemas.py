@@ -39,6 +39,7 @@ class QueueOut(BaseModel):
     overdue: int
     due_soon: int
     target_hours: float
+    desk: str | None = None  # the desk the queue is listed under (the first whose taxonomy declares it)
 
 
 class CaseOut(BaseModel):

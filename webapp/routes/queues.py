@@ -12,7 +12,7 @@ from webapp.auth import context, require_user
 from webapp.filters import AGES, SIGNALS, SORTS, STATUSES, parse_filters
 from webapp.rendering import render
 from webapp.services.cases import refresh_before_reading
-from webapp.services.queues import check_queue, queue_overview, queue_page
+from webapp.services.queues import by_desk, check_queue, queue_overview, queue_page
 from webapp.services.users import Actor
 
 router = APIRouter(include_in_schema=False)
@@ -20,11 +20,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/queues", response_class=HTMLResponse)
 def queues(request: Request, actor: Actor = Depends(require_user)) -> HTMLResponse:
-    """Every queue the person works, with open, due-soon and overdue counts."""
+    """Every queue the person works, with open, due-soon and overdue counts, under its desk when there are several."""
     ctx = context(request)
     refresh_before_reading(ctx.db)
     overview = queue_overview(ctx.db, actor, ctx.vocabulary, ctx.sla, ctx.counts)
-    return render(request, "queues.html", {"queues": overview})
+    return render(request, "queues.html", {"groups": by_desk(overview, ctx.vocabulary)})
 
 
 @router.get("/queues/{queue}", response_class=HTMLResponse)

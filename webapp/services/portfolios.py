@@ -23,7 +23,7 @@ from pipeline.store.models import utcnow
 from pipeline.store.portfolios import OrganisationSummary, Portfolio, Scope, organisations, portfolio
 from webapp.errors import BadInput, NotFound
 from webapp.services.users import Actor
-from webapp.sla import Sla
+from webapp.sla import Targets
 
 PERIODS = (7, 30, 90, 365)
 DEFAULT_DAYS = 30
@@ -115,7 +115,7 @@ def scope_for(actor: Actor, settings: Settings, desk: str = "") -> Scope:
                  default_desk=default_desk(settings))
 
 
-def _target(sla: Sla) -> Callable[[str], float]:
+def _target(sla: Targets) -> Callable[[str], float]:
     """A queue's response-time target in hours, as the statistics take it."""
     return lambda queue: sla.target(queue).total_seconds() / 3600
 
@@ -132,7 +132,7 @@ def _sorted(rows: list[OrganisationSummary], sort: str) -> list[OrganisationSumm
     return sorted(rows, key=lambda o: (-o.open_cases, -o.cases, o.name))
 
 
-def client_list(db: sessionmaker[Session], actor: Actor, sla: Sla, settings: Settings,
+def client_list(db: sessionmaker[Session], actor: Actor, sla: Targets, settings: Settings,
                 params: Mapping[str, list[str]], page_size: int = 50) -> ClientsPage:
     """The organisations with cases in the person's queues, filtered, sorted and cut into pages."""
     filters = read_filters(params, settings)
@@ -157,7 +157,7 @@ def canonical_key(text: str) -> str:
     return key
 
 
-def client_portfolio(db: sessionmaker[Session], actor: Actor, sla: Sla, settings: Settings, key: str,
+def client_portfolio(db: sessionmaker[Session], actor: Actor, sla: Targets, settings: Settings, key: str,
                      params: Mapping[str, list[str]]) -> tuple[Portfolio, ClientFilters]:
     """One organisation's portfolio in the person's queues; ``NotFound`` when it has no case there."""
     filters = read_filters({k: v for k, v in params.items() if k in ("days", "desk")}, settings)

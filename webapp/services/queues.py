@@ -15,7 +15,7 @@ from pipeline.store.models import Case, CaseFeed, Hold, Inquiry, Message, User, 
 from webapp.errors import BadInput, Forbidden, NotFound
 from webapp.filters import AGES, QueueFilters
 from webapp.services.users import Actor
-from webapp.sla import Sla
+from webapp.sla import Targets
 from webapp.vocabulary import Vocabulary
 
 _Query = TypeVar("_Query", bound="Select[Unpack[tuple[Any, ...]]]")
@@ -23,7 +23,7 @@ _Query = TypeVar("_Query", bound="Select[Unpack[tuple[Any, ...]]]")
 
 @dataclass(frozen=True)
 class QueueSummary:
-    """One queue as listed: open cases, those past or near the target, the target itself."""
+    """One queue as listed: open cases, those past or near the target, the target itself, its desk."""
 
     id: str
     description: str
@@ -31,6 +31,17 @@ class QueueSummary:
     overdue: int
     due_soon: int
     target: timedelta
+    desk: str = ""
+    desk_name: str = ""
+
+
+@dataclass(frozen=True)
+class DeskSummaries:
+    """The queues of one desk as listed on the overview (``name`` empty when the office has one desk)."""
+
+    desk: str
+    name: str
+    queues: tuple[QueueSummary, ...]
 
 
 @dataclass(frozen=True)
@@ -99,17 +110,17 @@ class CountCache:
             self._found[key] = (time.monotonic(), summary)
 
 
-def summaries(session: Session, queues: list[str], vocabulary: Vocabulary, sla: Sla,
+def summaries(session: Session, queues: list[str], vocabulary: Vocabulary, sla: Targets,
               now: datetime, cache: CountCache | None = None) -> list[QueueSummary]:
     """Open, overdue and due-soon counts of these queues (from ``cache`` while nothing changed)."""
     position = session.scalar(select(CaseFeed.last_audit_id).where(CaseFeed.id == 1)) if cache else None
-    keys = {q: (q, position, sla.target(q), sla.warn_share) for q in queues}
+    keys = {q: (q, position, sla.target(q), sla.warn(q)) for q in queues}
     cached = {q: hit for q in queues if cache is not None and (hit := cache.get(keys[q])) is not None}
     missing = [q for q in queues if q not in cached]
     counted: dict[str, tuple[int, int, int]] = {}
     if missing:
         overdue_at = case({q: now - sla.target(q) for q in missing}, value=Case.queue)
-        soon_at = case({q: now - sla.target(q) * sla.warn_share for q in missing}, value=Case.queue)
+        soon_at = case({q: now - sla.target(q) * sla.warn(q) for q in missing}, value=Case.queue)
         rows = session.execute(
             select(Case.queue, func.count(), func.count().filter(Case.received_at <= overdue_at),
                    func.count().filter(Case.received_at <= soon_at))
@@ -122,22 +133,32 @@ def summaries(session: Session, queues: list[str], vocabulary: Vocabulary, sla: 
             found.append(cached[queue])
             continue
         total, overdue, soon = counted.get(queue, (0, 0, 0))
+        desk = vocabulary.desk_of(queue)
         summary = QueueSummary(queue, vocabulary.queues.get(queue, ""), total, overdue, soon - overdue,
-                               sla.target(queue))
+                               sla.target(queue), desk, vocabulary.desks.get(desk, desk))
         if cache is not None:
             cache.put(keys[queue], summary)
         found.append(summary)
     return found
 
 
-def queue_overview(db: sessionmaker[Session], actor: Actor, vocabulary: Vocabulary, sla: Sla,
+def queue_overview(db: sessionmaker[Session], actor: Actor, vocabulary: Vocabulary, sla: Targets,
                    cache: CountCache | None = None) -> list[QueueSummary]:
     """Every queue the person may open, with its counts."""
     with db() as session:
         return summaries(session, visible_queues(actor, vocabulary), vocabulary, sla, utcnow(), cache)
 
 
-def _filtered(query: _Query, queue: str, filters: QueueFilters, sla: Sla, now: datetime,
+def by_desk(overview: list[QueueSummary], vocabulary: Vocabulary) -> list[DeskSummaries]:
+    """The overview's queues under the desk each is listed under; one group with no name when there is one desk."""
+    if not vocabulary.several_desks:
+        return [DeskSummaries("", "", tuple(overview))] if overview else []
+    found = {s.id: s for s in overview}
+    return [DeskSummaries(group.id, group.name or "other queues", tuple(found[q] for q in group.queues))
+            for group in vocabulary.grouped(list(found))]
+
+
+def _filtered(query: _Query, queue: str, filters: QueueFilters, sla: Targets, now: datetime,
               user_id: int | None = None) -> _Query:
     query = query.where(Case.queue == queue)
     if "mine" in filters.signals:
@@ -158,7 +179,7 @@ def _filtered(query: _Query, queue: str, filters: QueueFilters, sla: Sla, now: d
     if filters.age == "overdue":
         query = query.where(Case.received_at <= now - sla.target(queue))
     elif filters.age == "soon":
-        query = query.where(Case.received_at <= now - sla.target(queue) * sla.warn_share)
+        query = query.where(Case.received_at <= now - sla.target(queue) * sla.warn(queue))
     elif filters.age:
         older = AGES[filters.age]
         assert older is not None
@@ -178,7 +199,7 @@ def holders(session: Session, inquiry_ids: list[int], now: datetime) -> dict[int
 
 
 def queue_page(db: sessionmaker[Session], actor: Actor, queue: str, filters: QueueFilters, *,
-               vocabulary: Vocabulary, sla: Sla, page_size: int, summary: QueueSummary | None = None) -> QueuePage:
+               vocabulary: Vocabulary, sla: Targets, page_size: int, summary: QueueSummary | None = None) -> QueuePage:
     """One page of a queue's cases, filtered, oldest (or newest) first (``summary``: its counts, if known)."""
     check_queue(actor, queue, vocabulary)
     now = utcnow()

@@ -11,14 +11,14 @@ from pipeline.store.models import utcnow
 from pipeline.store.stats import NO_ORGANISATION, OTHER, Table, build_tables, fold_values, read_facts
 from webapp.errors import BadInput, NotFound
 from webapp.services.users import Actor
-from webapp.sla import Sla
+from webapp.sla import Targets
 
 PERIODS = (7, 30, 90, 365)
 ORGANISATIONS_SHOWN = 20  # the page's volume tables: the largest organisations; the rest summed as OTHER
 VOLUME_TABLES = ("inquiries_per_day", "inquiries_per_week")
 
 
-def figures(db: sessionmaker[Session], actor: Actor, sla: Sla, days: int,
+def figures(db: sessionmaker[Session], actor: Actor, sla: Targets, days: int,
             default_desk: str = DEFAULT_DESK) -> tuple[list[Table], int]:
     """Every table for the last ``days`` days (admins: every queue; staff: theirs), and the number of cases.
 
