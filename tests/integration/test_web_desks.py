@@ -1,5 +1,5 @@
 """The review app with two desks on a real SQLite database: queues under their desk, each queue due by its own
-desk's SLA file, an admin's change of a desk's targets written to that desk's file."""
+desk's SLA file, an admin's change of a desk's targets written to that desk's file, staff given a desk's queues."""
 
 from __future__ import annotations
 
@@ -95,3 +95,18 @@ def test_a_desks_targets_are_saved_to_that_desks_file(two_desks: tuple[Browser, 
     assert refused.status_code == 400 and "more than 0" in refused.text
     assert (tmp_path / "renewals" / "sla.toml").read_text(encoding="utf-8") == text
 
+
+def test_staff_get_every_queue_of_a_desk_at_once(two_desks: tuple[Browser, Path, dict[str, int]]) -> None:
+    browser, _, _ = two_desks
+    page = browser.get("/admin/users").text
+    assert '<legend>Patent renewal service</legend>' in page and 'name="desks" value="renewals"' in page
+    added = browser.post("/admin/users", {"op": "add", "username": "rita", "password": "a long enough pw",
+                                          "role": "staff", "desks": ["renewals"], "queues": ["legal"]},
+                         token_from="/admin/users")
+    assert added.status_code == 303
+    page = browser.get("/admin/users").text
+    assert "<small>registry:</small> legal<br><small>Patent renewal service:</small> account_team, " \
+           "renewals_processing, billing, records, account_manager" in page
+    refused = browser.post("/admin/users", {"op": "queues", "username": "rita", "desks": ["payroll"]},
+                           token_from="/admin/users")
+    assert refused.status_code == 400 and "unknown desk" in refused.text

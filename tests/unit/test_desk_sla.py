@@ -16,6 +16,7 @@ from pipeline.errors import ConfigError
 from webapp.desk_sla import DeskSla, OfficeSla, load_office_sla, save_desk_sla, shared_queue_problems
 from webapp.errors import BadInput
 from webapp.services.admin_queues import update_sla
+from webapp.services.users import with_desk_queues
 from webapp.sla import Sla
 from webapp.vocabulary import Vocabulary, desks_vocabulary
 
@@ -165,3 +166,10 @@ def test_a_shared_queues_new_target_goes_to_every_file_naming_it(tmp_path: Path)
     saved = update_sla(saved, {"desk": "renewals", "default_hours": "24", "warn_share": "0.75"})
     assert saved.desk("renewals").sla.hours == {"legal": 48}
 
+
+def test_a_desk_choice_gives_all_its_queues() -> None:
+    desks = {"registry": ("finance", "legal"), "renewals": ("billing", "records")}
+    assert with_desk_queues(["legal"], ["renewals"], desks) == ["legal", "billing", "records"]
+    assert with_desk_queues([], ["", "registry"], desks) == ["finance", "legal"]
+    with pytest.raises(BadInput, match="unknown desk"):
+        with_desk_queues([], ["payroll"], desks)

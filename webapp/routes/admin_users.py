@@ -1,4 +1,5 @@
-"""The admin screen for accounts: list, add, new password, queues, role, disable or enable."""
+"""The admin screen for accounts: list, add, new password, queues (one by one or all of a desk), role, disable or
+enable."""
 
 from __future__ import annotations
 
@@ -35,8 +36,11 @@ async def users_change(request: Request, actor: Actor = Depends(require_admin),
     ctx = context(request)
     form = await request.form()
     text = {key: value for key, value in form.multi_items() if isinstance(value, str)}
-    queues = [value for value in form.getlist("queues") if isinstance(value, str)]
+    chosen = [value for value in form.getlist("queues") if isinstance(value, str)]
+    desks = [value for value in form.getlist("desks") if isinstance(value, str)]
     try:
+        by_desk = {desk: ctx.vocabulary.declared_by(desk) for desk in ctx.vocabulary.desks}
+        queues = users.with_desk_queues(chosen, desks, by_desk)
         if op == "add":
             users.add_user(ctx.db, username, text.get("password", ""), role=text.get("role", "staff"),
                            display_name=text.get("display_name", ""), queues=queues,

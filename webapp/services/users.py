@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -78,6 +78,21 @@ def check_queues(queues: Iterable[str], known: Collection[str]) -> tuple[str, ..
         if queue not in chosen:
             chosen.append(queue)
     return tuple(chosen)
+
+
+def with_desk_queues(queues: Iterable[str], desks: Iterable[str],
+                     desk_queues: Mapping[str, Iterable[str]]) -> list[str]:
+    """The chosen queues and every queue of each chosen desk (``desk_queues``: desk → its queues); ``BadInput`` for
+    an unknown desk."""
+    chosen = list(queues)
+    for desk in desks:
+        desk = desk.strip()
+        if not desk:
+            continue
+        if desk not in desk_queues:
+            raise BadInput(f"unknown desk {desk[:64]!r}; known: {', '.join(desk_queues)}")
+        chosen.extend(desk_queues[desk])
+    return chosen
 
 
 def _user(session: Session, username: str) -> User:
