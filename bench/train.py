@@ -72,12 +72,17 @@ def child(size: int, path: str) -> dict:  # type: ignore[type-arg]
     test = of_split(examples, "test")
     data = synthetic(of_split(examples, "train"), size)
     started = time.perf_counter()
+    extra: dict = {}  # type: ignore[type-arg]
     if path == "full":
         model = train_model(data, data_hash, config.taxonomy, trained_at=datetime.now(timezone.utc))
         seconds = time.perf_counter() - started
-        macro_f1 = evaluate(test, model, config).overall.macro_f1
+        report = evaluate(test, model, config)
+        macro_f1 = report.overall.macro_f1
+        if report.replies is not None:
+            extra = {"intent_top1": round(report.replies.intent_top1, 4), "hold_recall": round(report.replies.hold_recall, 4),
+                     "hold_precision": round(report.replies.hold_precision, 4)}
     else:
-        learner = HashingTopicLearner(config.taxonomy.topics)
+        learner = HashingTopicLearner(list(config.taxonomy.topics))
         for start in range(0, len(data), 2000):
             batch = data[start:start + 2000]
             learner.partial_fit([topic_text(TriageInput.from_text(e.subject, e.body)) for e in batch], [e.topic for e in batch])
@@ -87,7 +92,8 @@ def child(size: int, path: str) -> dict:  # type: ignore[type-arg]
 
         macro_f1 = float(f1_score([e.topic for e in test], predicted, average="macro"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": size, "path": path, "seconds": round(seconds, 1), "peak_mb": round(peak), "macro_f1": round(macro_f1, 4)}
+    return {"size": size, "path": path, "seconds": round(seconds, 1), "peak_mb": round(peak), "macro_f1": round(macro_f1, 4),
+            **extra}
 
 
 def main() -> None:
@@ -111,7 +117,9 @@ def main() -> None:
             result = json.loads(out.stdout.splitlines()[-1])
             results.append(result)
             print(f"{path:10} {size:>7} messages: {result['seconds']:>7.1f}s  peak {result['peak_mb']:>6} MB  "
-                  f"held-out macro-F1 {result['macro_f1']:.4f}", flush=True)
+                  f"held-out macro-F1 {result['macro_f1']:.4f}"
+                  + "".join(f"  {k} {result[k]:.4f}" for k in ("intent_top1", "hold_recall", "hold_precision") if k in result),
+                  flush=True)
         timed = [r for r in results if r["path"] == path]
         if len(timed) >= 2:
             first, last = timed[0], timed[-1]

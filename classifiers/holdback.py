@@ -27,6 +27,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.calibration import calibration_holdout
 from classifiers.parallel import training_workers
 from classifiers.textnorm import fold
 
@@ -128,11 +129,12 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
     """Needs-a-person probability, section and reason of a message, from precomputed text features."""
 
     def __init__(self, *, C: float = 0.5, section_C: float = 0.5, folds: int = 5, threshold: float = 0.5,
-                 random_state: int = 0) -> None:
+                 calibration_holdout: float | None = None, random_state: int = 0) -> None:
         self.C = C
         self.threshold = threshold
         self.section_C = section_C
         self.folds = folds
+        self.calibration_holdout = calibration_holdout  # a share: one fit on the rest, calibrated on it (no folds)
         self.random_state = random_state
 
     def fit(self, features: sp.csr_matrix, standard: Sequence[bool], queues: Sequence[str],
@@ -144,11 +146,16 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
         if min(held.sum(), (~held).sum()) < self.folds:
             raise ValueError(f"need at least {self.folds} standard and {self.folds} held-back examples")
         svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
-        cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.random_state)
-        with parallel_config(backend="threading", n_jobs=training_workers()):  # liblinear releases the GIL
-            margins = cross_val_predict(svm, features, held, cv=cv, method="decision_function")
-        self.slope_, self.offset_ = _platt(np.asarray(margins), held)
-        svm.fit(features, held)
+        if self.calibration_holdout:
+            fit, aside = calibration_holdout(len(held), self.calibration_holdout, self.random_state, held)
+            svm.fit(features[fit], held[fit])
+            self.slope_, self.offset_ = _platt(svm.decision_function(features[aside]), held[aside])
+        else:
+            cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.random_state)
+            with parallel_config(backend="threading", n_jobs=training_workers()):  # liblinear releases the GIL
+                margins = cross_val_predict(svm, features, held, cv=cv, method="decision_function")
+            self.slope_, self.offset_ = _platt(np.asarray(margins), held)
+            svm.fit(features, held)
         self.coef_ = np.asarray(svm.coef_[0], dtype=np.float32)
         self.intercept_ = float(svm.intercept_[0])
         self.queues_, self.queue_coef_, self.queue_intercept_ = _multiclass(
@@ -209,6 +216,7 @@ class HoldBackClassifier(ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
+        state.setdefault("calibration_holdout", None)  # saved before the parameter existed
         for name in ("queues_", "reasons_"):
             if isinstance(state.get(name), str):
                 state[name] = np.asarray(state[name].split("\n"))

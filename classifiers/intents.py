@@ -31,6 +31,7 @@ from sklearn.model_selection import KFold
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.calibration import calibration_holdout
 from classifiers.parallel import training_workers
 from classifiers.textnorm import fold
 from classifiers.vectorizers import pack_vectorizer, unpack_vectorizer
@@ -65,7 +66,6 @@ _SCOPE_ENDS = frozenset({".", ";", ":", "!", "?", "\n", ",", "but", "however", "
 _SCOPE_WORDS = 6
 _SEGMENT = re.compile(r"(?<=[^\W\d_][.?!;])\s+|(?<=[?!])\s+|\n+|(?=\(\w\)\s)|(?=\b\d\s?[.)]\s)")
 _MIN_SEGMENT_LETTERS = 8
-_ONE_CALIBRATION_SPLIT_FROM = 10_000  # training texts
 _SHADOW_MARGIN = 0.2  # a specific intent this much less likely than its topic's general one does not replace it
 # A further answer must be surer than the first: on the held-out split a second intent between the threshold and
 # this was more often an unasked paragraph than a missed question (exact sets 0.699 -> 0.715, unasked answers 53 -> 36).
@@ -138,19 +138,23 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         self,
         *,
         word_ngrams: tuple[int, int] = (1, 2),
-        char_ngrams: tuple[int, int] = (2, 5),
+        char_ngrams: tuple[int, int] | None = (2, 5),
         min_df: int = 2,
         C: float = 0.5,
         calibration_folds: int = 4,
+        calibration_holdout: float | None = None,
+        tol: float = 1e-4,
         threshold: float = 0.5,
         max_intents: int = 4,
         random_state: int = 0,
     ) -> None:
         self.word_ngrams = word_ngrams
-        self.char_ngrams = char_ngrams
+        self.char_ngrams = char_ngrams  # None: words only (enough, and far faster, with many examples)
         self.min_df = min_df
         self.C = C
         self.calibration_folds = calibration_folds
+        self.calibration_holdout = calibration_holdout  # a share: one fit on the rest, calibrated on it (no folds)
+        self.tol = tol  # the SVM's stopping tolerance (looser is faster; its margins move little)
         self.threshold = threshold
         self.max_intents = max_intents
         self.random_state = random_state
@@ -159,10 +163,17 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         """The negation-marked word and character n-gram features of texts."""
         check_is_fitted(self, "words_")
         marked = [mark_negation(t) for t in texts]
+        if self.chars_ is None:
+            return sp.csr_matrix(self.words_.transform(marked))
         return sp.hstack([self.words_.transform(marked), self.chars_.transform(marked)], format="csr")
 
     def fit(self, texts: Sequence[str], intents: Sequence[Sequence[str]]) -> "IntentClassifier":
         """Learn the intents from texts and the intents each one asks (one or more)."""
+        self.fit_transform(texts, intents)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], intents: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """Learn the intents from texts and the intents each one asks; the texts' features (as ``transform``)."""
         if len(texts) != len(intents):
             raise ValueError(f"{len(texts)} texts but {len(intents)} intent lists")
         classes = sorted({i for labels in intents for i in labels})
@@ -172,37 +183,47 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
         self.words_ = TfidfVectorizer(
             analyzer="word", token_pattern=r"\S+", ngram_range=tuple(self.word_ngrams), min_df=self.min_df,
             sublinear_tf=True, lowercase=False, dtype=np.float32,
-        ).fit(marked)
-        self.chars_ = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df, sublinear_tf=True,
-            lowercase=False, dtype=np.float32,
-        ).fit(marked)
-        features = self.transform(texts)
+        )
+        parts = [self.words_.fit_transform(marked)]
+        self.chars_ = None
+        if self.char_ngrams is not None:
+            self.chars_ = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df, sublinear_tf=True,
+                lowercase=False, dtype=np.float32,
+            )
+            parts.append(self.chars_.fit_transform(marked))
+        features = sp.hstack(parts, format="csr")
         truth = np.zeros((len(texts), len(classes)), dtype=bool)
         position = {c: i for i, c in enumerate(classes)}
         for row, labels in enumerate(intents):
             for label in labels:
                 truth[row, position[label]] = True
-        # One split (not k folds) calibrates well once there are many examples, at half the fits.
-        splits = list(KFold(self.calibration_folds, shuffle=True, random_state=self.random_state).split(features))
-        if len(texts) >= _ONE_CALIBRATION_SPLIT_FROM:
-            splits = splits[:1]
+        if self.calibration_holdout:
+            fit, held = calibration_holdout(len(texts), self.calibration_holdout, self.random_state)
+            splits, refit = [(fit, held)], False
+        else:
+            splits = list(KFold(self.calibration_folds, shuffle=True, random_state=self.random_state).split(features))
+            refit = True
         # liblinear releases the GIL: the intents are fitted side by side in threads, on one copy of the features
         # (its shuffling shares one random state between threads, so fits agree to the solver's tolerance only).
         fitted = Parallel(n_jobs=training_workers(), prefer="threads")(
-            delayed(self._fit_intent)(features, truth[:, column], splits) for column in range(len(classes)))
+            delayed(self._fit_intent)(features, truth[:, column], splits, refit) for column in range(len(classes)))
         coefs, intercepts, slopes, offsets = zip(*fitted)
         self.classes_ = np.asarray(classes)
         self.coef_ = np.asarray(coefs, dtype=np.float32)
         self.intercept_ = np.asarray(intercepts, dtype=np.float64)
         self.slope_ = np.asarray(slopes, dtype=np.float64)
         self.offset_ = np.asarray(offsets, dtype=np.float64)
-        return self
+        return features
 
     def _fit_intent(self, features: sp.csr_matrix, answers: np.ndarray,
-                    splits: Sequence[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, float, float, float]:
-        """One intent's SVM (coefficients, intercept) and its Platt slope and offset from held-out margins."""
-        svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
+                    splits: Sequence[tuple[np.ndarray, np.ndarray]], refit: bool = True,
+                    ) -> tuple[np.ndarray, float, float, float]:
+        """One intent's SVM (coefficients, intercept) and its Platt slope and offset from held-out margins.
+
+        Without ``refit`` the SVM of the (single) split is kept rather than fitted again on every row.
+        """
+        svm = LinearSVC(C=self.C, class_weight="balanced", tol=self.tol, random_state=self.random_state)
         margins: list[np.ndarray] = []
         truth: list[np.ndarray] = []
         if answers.sum() >= self.calibration_folds:
@@ -211,7 +232,8 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
                     continue
                 margins.append(svm.fit(features[train], answers[train]).decision_function(features[test]))
                 truth.append(answers[test])
-        svm.fit(features, answers)
+        if refit or not margins:
+            svm.fit(features, answers)
         if not margins:  # too rare to cross-validate: calibrate on its own margins (over-confident, but rare)
             margins, truth = [svm.decision_function(features)], [answers]
         slope, offset = _platt(np.concatenate(margins), np.concatenate(truth))
@@ -286,6 +308,8 @@ class IntentClassifier(ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
+        state.setdefault("calibration_holdout", None)  # saved before these parameters existed
+        state.setdefault("tol", 1e-4)
         for name in ("words_", "chars_"):
             if isinstance(state.get(name), dict):
                 state[name] = unpack_vectorizer(state[name])

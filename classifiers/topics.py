@@ -28,6 +28,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
+from classifiers.calibration import calibration_holdout
 from classifiers.parallel import training_workers
 from classifiers.vectorizers import pack_vectorizer, unpack_vectorizer
 
@@ -85,27 +86,38 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         self,
         *,
         word_ngrams: tuple[int, int] = (1, 2),
-        char_ngrams: tuple[int, int] = (2, 5),
+        char_ngrams: tuple[int, int] | None = (2, 5),
         min_df: int = 2,
         C: float = 0.5,
         calibration_folds: int = 5,
+        calibration_holdout: float | None = None,
+        tol: float = 1e-4,
         random_state: int = 0,
     ) -> None:
         self.word_ngrams = word_ngrams
-        self.char_ngrams = char_ngrams
+        self.char_ngrams = char_ngrams  # None: words only (enough, and far faster, with many examples)
         self.min_df = min_df
         self.C = C
         self.calibration_folds = calibration_folds
+        self.calibration_holdout = calibration_holdout  # a share: one fit on the rest, calibrated on it (no folds)
+        self.tol = tol  # the SVM's stopping tolerance (looser is faster; its margins move little)
         self.random_state = random_state
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """The word and character n-gram features of texts (shared with the signal classifiers)."""
         check_is_fitted(self, "words_")
         prepared = [prepare(t) for t in texts]
+        if self.chars_ is None:
+            return sp.csr_matrix(self.words_.transform(prepared))
         return sp.hstack([self.words_.transform(prepared), self.chars_.transform(prepared)], format="csr")
 
     def fit(self, texts: Sequence[str], topics: Sequence[str]) -> "TopicClassifier":
         """Learn the topics from labelled texts."""
+        self.fit_transform(texts, topics)
+        return self
+
+    def fit_transform(self, texts: Sequence[str], topics: Sequence[str]) -> sp.csr_matrix:
+        """Learn the topics from labelled texts; the texts' features (as ``transform`` makes them)."""
         if len(texts) != len(topics):
             raise ValueError(f"{len(texts)} texts but {len(topics)} topics")
         counts: dict[str, int] = {}
@@ -123,24 +135,33 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
         self.words_ = TfidfVectorizer(
             analyzer="word", ngram_range=tuple(self.word_ngrams), min_df=self.min_df, sublinear_tf=True,
             strip_accents="unicode", lowercase=True, dtype=np.float32,
-        ).fit(prepared)
-        self.chars_ = TfidfVectorizer(
-            analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df, sublinear_tf=True,
-            strip_accents="unicode", lowercase=True, dtype=np.float32,
-        ).fit(prepared)
-        features = self.transform(texts)
+        )
+        parts = [self.words_.fit_transform(prepared)]
+        self.chars_ = None
+        if self.char_ngrams is not None:
+            self.chars_ = TfidfVectorizer(
+                analyzer="char_wb", ngram_range=tuple(self.char_ngrams), min_df=self.min_df, sublinear_tf=True,
+                strip_accents="unicode", lowercase=True, dtype=np.float32,
+            )
+            parts.append(self.chars_.fit_transform(prepared))
+        features = sp.hstack(parts, format="csr")
         labels = np.asarray(list(topics))
-        svm = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state)
-        folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
-        with parallel_config(backend="threading", n_jobs=training_workers()):  # liblinear releases the GIL
-            held_out = cross_val_predict(svm, features, labels, cv=folds, method="decision_function")
-        fitted = svm.fit(features, labels)
+        svm = LinearSVC(C=self.C, class_weight="balanced", tol=self.tol, random_state=self.random_state)
+        if self.calibration_holdout:
+            fit, held = calibration_holdout(len(labels), self.calibration_holdout, self.random_state, labels)
+            fitted = svm.fit(features[fit], labels[fit])
+            held_out, truth = fitted.decision_function(features[held]), labels[held]
+        else:
+            folds = StratifiedKFold(self.calibration_folds, shuffle=True, random_state=self.random_state)
+            with parallel_config(backend="threading", n_jobs=training_workers()):  # liblinear releases the GIL
+                held_out = cross_val_predict(svm, features, labels, cv=folds, method="decision_function")
+            fitted, truth = svm.fit(features, labels), labels
         self.classes_ = fitted.classes_
         self.coef_ = np.asarray(fitted.coef_, dtype=np.float32)
         self.intercept_ = np.asarray(fitted.intercept_, dtype=np.float64)
-        self.scale_ = _fit_scale(_as_matrix(held_out), np.searchsorted(self.classes_, labels))
+        self.scale_ = _fit_scale(_as_matrix(held_out), np.searchsorted(self.classes_, truth))
         self.terms_ = [str(t) for t in self.words_.get_feature_names_out()]
-        return self
+        return features
 
     def margins(self, features: sp.csr_matrix) -> np.ndarray:
         """The SVM's margin for each topic (one column per topic, also with two topics)."""
@@ -202,6 +223,8 @@ class TopicClassifier(ClassifierMixin, BaseEstimator):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         state = dict(state)
+        state.setdefault("calibration_holdout", None)  # saved before these parameters existed
+        state.setdefault("tol", 1e-4)
         for name in ("words_", "chars_"):
             if isinstance(state.get(name), dict):
                 state[name] = unpack_vectorizer(state[name])

@@ -7,10 +7,12 @@ import json
 import platform
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from importlib import metadata
 from typing import Any
+
+import scipy.sparse as sp
 
 from classifiers.corpus import Example, of_split
 from classifiers.flags import MIN_EXAMPLES, FlagClassifier
@@ -29,6 +31,17 @@ DEFAULT_PARAMETERS: Mapping[str, Mapping[str, Any]] = {
     "flags": {"C": 3.0},
     "intents": {"word_ngrams": (1, 2), "char_ngrams": (2, 5), "min_df": 2, "C": 0.5, "calibration_folds": 3, "threshold": 0.5},
     "holdback": {"C": 2.0, "section_C": 0.5, "folds": 5, "threshold": 0.4},
+}
+# From this many training examples the estimators learn from words only and calibrate on one held-out share instead
+# of cross-validating, and the language model reads a sample of each language: with tens of thousands of examples
+# character n-grams and k folds add little but cost most of the time (bench/train.py: 50,000 in under a minute).
+LARGE_CORPUS_FROM = 10_000
+LARGE_CORPUS_PARAMETERS: Mapping[str, Mapping[str, Any]] = {
+    "language": {**DEFAULT_PARAMETERS["language"], "examples_per_language": 2_500},
+    "topics": {**DEFAULT_PARAMETERS["topics"], "char_ngrams": None, "calibration_holdout": 0.2, "tol": 1e-3},
+    "flags": DEFAULT_PARAMETERS["flags"],
+    "intents": {**DEFAULT_PARAMETERS["intents"], "char_ngrams": None, "calibration_holdout": 0.2, "tol": 1e-3},
+    "holdback": {**DEFAULT_PARAMETERS["holdback"], "calibration_holdout": 0.2},
 }
 # Signals learned from the corpus labels, and how to read each label off an example.
 LEARNED_FLAGS = {"complaint": lambda e: e.complaint, "urgent": lambda e: e.urgent}
@@ -76,6 +89,23 @@ def language_training_set(examples: Sequence[Example], seed: int = 0) -> tuple[l
     return texts, labels
 
 
+def sample_per_language(examples: Sequence[Example], per_language: int | None, seed: int = 0) -> list[Example]:
+    """At most ``per_language`` examples of each language (all of a language with fewer), in corpus order."""
+    if per_language is None:
+        return list(examples)
+    rows: dict[str, list[int]] = {}
+    for row, example in enumerate(examples):
+        rows.setdefault(example.language, []).append(row)
+    rng = random.Random(seed)
+    kept = sorted(row for found in rows.values() for row in (rng.sample(found, per_language) if len(found) > per_language else found))
+    return [examples[row] for row in kept]
+
+
+def parameters_for(examples: int) -> Mapping[str, Mapping[str, Any]]:
+    """The estimators' parameters for a training set of ``examples``: the defaults, or the large-corpus ones."""
+    return LARGE_CORPUS_PARAMETERS if examples >= LARGE_CORPUS_FROM else DEFAULT_PARAMETERS
+
+
 def topic_training_set(examples: Sequence[Example]) -> tuple[list[str], list[str]]:
     """Texts and topics for the topic classifier."""
     texts = [topic_text(TriageInput.from_text(e.subject, e.body)) for e in examples]
@@ -87,9 +117,14 @@ def intent_text(example: Example) -> str:
     return topic_text(TriageInput.from_text(example.subject, example.body))
 
 
+def intent_examples(examples: Sequence[Example], working: Sequence[str]) -> list[Example]:
+    """The examples a reply answers (standard, in a working language, with intents)."""
+    return [e for e in examples if e.intents and e.standard and e.language in working]
+
+
 def intent_training_set(examples: Sequence[Example], working: Sequence[str]) -> tuple[list[str], list[tuple[str, ...]]]:
-    """Texts and intents of the examples a reply answers (standard, in a working language, with intents)."""
-    chosen = [e for e in examples if e.intents and e.standard and e.language in working]
+    """Texts and intents of the examples a reply answers."""
+    chosen = intent_examples(examples, working)
     return [intent_text(e) for e in chosen], [tuple(e.intents or ()) for e in chosen]
 
 
@@ -125,14 +160,24 @@ def train_intents(
     taxonomy: Taxonomy,
     parameters: Mapping[str, Mapping[str, Any]] = DEFAULT_PARAMETERS,
     extra: Sequence[Example] = (),
+    text_of: Callable[[Example], str] = intent_text,
 ) -> tuple[IntentClassifier, HoldBackClassifier]:
-    """The intent classifier and the hold-back classifier on its features, from training examples (and extra labels)."""
+    """The intent classifier and the hold-back classifier on its features, from training examples (and extra labels).
+
+    ``text_of`` gives an example's ``intent_text`` (a caller that has them already passes a lookup).
+    """
     working = taxonomy.working_languages
-    texts, intents = intent_training_set(examples, working)
-    intent_model = IntentClassifier(**parameters.get("intents", {})).fit(texts, intents)
+    chosen = intent_examples(examples, working)
+    intent_model = IntentClassifier(**parameters.get("intents", {}))
+    answered = intent_model.fit_transform([text_of(e) for e in chosen], [tuple(e.intents or ()) for e in chosen])
     held = [e for e in holdback_examples(examples, extra) if e.language in working]
     standard, sections, reasons = holdback_labels(held, taxonomy)
-    features = intent_model.transform([intent_text(e) for e in held])
+    # Most held examples are the ones just learned from: their feature rows are reused, the others transformed.
+    answered_row = {id(e): row for row, e in enumerate(chosen)}
+    others = [e for e in held if id(e) not in answered_row]
+    stacked = sp.vstack([answered, intent_model.transform([text_of(e) for e in others])], format="csr")
+    other_row = {id(e): len(chosen) + row for row, e in enumerate(others)}
+    features = stacked[[answered_row.get(id(e), other_row.get(id(e), -1)) for e in held]]
     holdback = HoldBackClassifier(**parameters.get("holdback", {})).fit(features, standard, sections, reasons)
     return intent_model, holdback
 
@@ -149,14 +194,16 @@ def train_model(
     taxonomy: Taxonomy,
     *,
     trained_at: datetime,
-    parameters: Mapping[str, Mapping[str, Any]] = DEFAULT_PARAMETERS,
+    parameters: Mapping[str, Mapping[str, Any]] | None = None,
     extra_labels: Sequence[Example] = (),
 ) -> TriageModel:
     """Fit the language, topic, intent and hold-back models on the training split; the test split stays held out.
 
-    ``extra_labels`` are further labelled examples for the hold-back decision (staff reassignments).
+    ``parameters`` default to ``parameters_for`` the training split's size. ``extra_labels`` are further labelled
+    examples for the hold-back decision (staff reassignments).
     """
     train = of_split(examples, "train")
+    parameters = parameters if parameters is not None else parameters_for(len(train))
     unknown = sorted({e.topic for e in examples} - set(taxonomy.topics))
     if unknown:
         raise ClassifierError(
@@ -166,16 +213,22 @@ def train_model(
     if not train:
         raise ClassifierError("the corpus has no training examples (split = 'train')")
     try:
-        language_model = CharLanguageModel(**parameters["language"]).fit(*language_training_set(train))
+        language = dict(parameters["language"])
+        per_language = language.pop("examples_per_language", None)
+        language_model = CharLanguageModel(**language).fit(
+            *language_training_set(sample_per_language(train, per_language)))
         texts, topics = topic_training_set(train)
-        topic_model = TopicClassifier(**parameters["topics"]).fit(texts, topics)
-        features = topic_model.transform(texts)
+        topic_model = TopicClassifier(**parameters["topics"])
+        features = topic_model.fit_transform(texts, topics)
+        text_by_example = {id(e): text for e, text in zip(train, texts)}  # intents read the same text as topics
         flags = {}
         for name, label in LEARNED_FLAGS.items():
             answers = [bool(label(e)) for e in train]
             if min(sum(answers), len(answers) - sum(answers)) >= MIN_EXAMPLES:
                 flags[name] = FlagClassifier(**parameters.get("flags", {})).fit(features, answers)
-        intent_model, holdback = train_intents(train, taxonomy, parameters, extra_labels) if has_intent_labels(train) else (None, None)
+        intent_model, holdback = train_intents(
+            train, taxonomy, parameters, extra_labels, lambda e: text_by_example.get(id(e)) or intent_text(e),
+        ) if has_intent_labels(train) else (None, None)
     except ValueError as exc:
         raise ClassifierError(f"cannot train on this corpus: {exc}") from exc
     libraries = library_versions()

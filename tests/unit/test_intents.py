@@ -324,24 +324,24 @@ def test_intents_fitted_in_threads_equal_those_fitted_one_by_one(monkeypatch: py
     assert threaded.predict(["could you refund the overpayment"]) == [("fees--refund",)]
 
 
-def test_a_large_training_set_is_calibrated_on_one_split(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_calibration_holdout_fits_each_intent_once_and_calibrates_on_the_rows_kept_aside(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import classifiers.intents as module
 
     texts, intents = _toy_intents()
-    calls: list[int] = []
-    original = module.IntentClassifier._fit_intent
+    fits: list[int] = []
+    original = module.LinearSVC.fit
 
-    def counting(self, features, answers, splits):  # type: ignore[no-untyped-def]
-        calls.append(len(splits))
-        return original(self, features, answers, splits)
+    def counting(self, features, answers):  # type: ignore[no-untyped-def]
+        fits.append(features.shape[0])
+        return original(self, features, answers)
 
-    monkeypatch.setattr(module.IntentClassifier, "_fit_intent", counting)
-    module.IntentClassifier(calibration_folds=3).fit(texts, intents)
-    assert set(calls) == {3}
-    calls.clear()
-    monkeypatch.setattr(module, "_ONE_CALIBRATION_SPLIT_FROM", 100)
-    model = module.IntentClassifier(calibration_folds=3).fit(texts, intents)
-    assert set(calls) == {1}
+    monkeypatch.setattr(module.LinearSVC, "fit", counting)
+    folds = module.IntentClassifier(calibration_folds=3).fit(texts, intents)
+    assert len(fits) == 4 * len(folds.classes_)  # three folds and a refit on every row, per intent
+    fits.clear()
+    model = module.IntentClassifier(calibration_folds=3, calibration_holdout=0.25).fit(texts, intents)
+    assert fits == [len(texts) - round(0.25 * len(texts))] * len(model.classes_)  # one fit, on the rest
     assert model.predict(["a receipt for our payment please"]) == [("fees--receipt",)]
 
 
