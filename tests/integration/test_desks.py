@@ -194,3 +194,39 @@ def test_cached_models_of_two_desks_do_not_unload_each_other(desks: tuple[Settin
     first = shared_triage(registry)
     shared_triage(renewals)
     assert shared_triage(registry) is first
+
+
+def test_the_renewal_desks_finance_cases_move_to_billing_and_the_registrys_stay(
+        desks: tuple[Settings, Runtime]) -> None:
+    from alembic import command
+    from sqlalchemy import update
+
+    from pipeline.store.db import _alembic_config, current_revision, head_revision
+    from pipeline.store.models import Case, DecisionRecord as Decision
+    from webapp.services.cases import sync_cases
+
+    settings, runtime = desks
+    renewal = _ingest(runtime, settings, sorted(RENEWAL_SAMPLES.glob("*.eml"))[:1], "renewals")[0]
+    registry = _ingest(runtime, settings, [REGISTRY_SAMPLE], "desk")[0]
+    sync_cases(runtime.session_factory, until_done=True)
+    with runtime.session_factory.begin() as session:  # as the migration found them: both desks' in "finance"
+        for table in (Decision, Case):
+            session.execute(update(table).where(table.inquiry_id.in_([renewal, registry])).values(queue="finance"))
+
+    def queues() -> dict[tuple[str, int], str]:
+        with runtime.session_factory() as session:
+            decided = session.execute(select(Decision.inquiry_id, Decision.queue).where(Decision.is_current)).all()
+            cased = session.execute(select(Case.inquiry_id, Case.queue)).all()
+        return {**{("decision", i): q for i, q in decided}, **{("case", i): q for i, q in cased}}
+
+    config = _alembic_config(runtime.engine)
+    command.downgrade(config, "0015")
+    command.upgrade(config, "head")
+    assert current_revision(runtime.engine) == head_revision()
+    after = queues()
+    assert after[("decision", renewal)] == after[("case", renewal)] == "billing"
+    assert after[("decision", registry)] == after[("case", registry)] == "finance"
+    command.downgrade(config, "0015")
+    back = queues()
+    assert back[("decision", renewal)] == back[("case", renewal)] == "finance"
+    command.upgrade(config, "head")
