@@ -22,7 +22,8 @@ from classifiers.textnorm import fold
 SIGNAL_NAMES = ("complaint", "escalation", "urgent", "deadline", "multi_topic", "automated", "conflict",
                 "instruction_change")
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+# Not after an ordinal written with a period ("für das 7. Jahr", "le 3. ", one or two digits standing alone).
+_SENTENCE_END = re.compile(r"(?<![\s(]\d\.)(?<![\s(]\d\d\.)(?<=[.!?;])\s+|\n+")
 # A clause ends at a comma or before a contrasting conjunction: "pay EP1 and EP2, but let EP3 lapse".
 _CLAUSE_END = re.compile(r",\s+|\s+(?=(?:but|however|whereas|mais|pero|aber|sondern|jedoch)\b)")
 _PLACEHOLDER = "it"  # a patent number reads as "it" to the word lists: "let EP 1 234 567 lapse" is "let it lapse"
@@ -171,6 +172,12 @@ def _verdict(text: str, start: int, end: int, languages: tuple[str, ...], words:
     return None
 
 
+def _negated_at_the_end(text: str, languages: tuple[str, ...], words: SignalWords) -> bool:
+    """Whether ``text`` closes on a word that negates its instruction (German puts "nicht" last: "zahlen Sie ... nicht")."""
+    end = len(text.rstrip(" \t.;:!?,)"))
+    return any(e == end for _s, e in words.spans("instruction_abandon_after", text, languages))
+
+
 def instructions_in(text: str, languages: tuple[str, ...], words: SignalWords) -> tuple[PatentInstruction, ...]:
     """Each instruction ``text`` gives per patent, in order of first mention (a patent given both has two).
 
@@ -185,6 +192,11 @@ def instructions_in(text: str, languages: tuple[str, ...], words: SignalWords) -
             continue
         whole = _verdict(masked, 0, len(masked), languages, words)
         if whole is None:
+            continue
+        if whole == PAY and _negated_at_the_end(masked, languages, words):
+            # "Bitte zahlen Sie die Jahresgebühr für EP 1, EP 2 und EP 3 nicht.": the whole sentence is let lapse
+            for _start, _end, patent in patents:
+                found.setdefault((patent, ABANDON), None)
             continue
         bounds = [0, *(m.end() for m in _CLAUSE_END.finditer(masked)), len(masked) + 1]
         for start, end, patent in patents:

@@ -20,7 +20,8 @@ from classifiers.tomlines import TomlLines
 from pipeline.config import parse_toml, validation_problems
 from pipeline.errors import ConfigError
 
-LEXICON_SIGNALS = ("complaint", "escalation", "urgent", "instruction_pay", "instruction_abandon", "instruction_change")
+LEXICON_SIGNALS = ("complaint", "escalation", "urgent", "instruction_pay", "instruction_abandon", "instruction_abandon_after",
+                   "instruction_change")
 _SIGNAL_SETTINGS = ("deadline_days", "multi_topic_margin", "learned_threshold", "instruction_days")
 _ID = r"^[a-z][a-z0-9_]*$"
 _LANGUAGE = r"^[a-z]{2,3}(-[a-z]{2,4})?$"

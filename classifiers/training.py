@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from classifiers.corpus import Example, of_split
 from classifiers.flags import MIN_EXAMPLES, FlagClassifier
-from classifiers.holdback import HoldBackClassifier
+from classifiers.holdback import REASONS, HoldBackClassifier
 from classifiers.intents import IntentClassifier
 from classifiers.inputs import TriageInput, language_text, topic_text
 from classifiers.language import CharLanguageModel
@@ -148,6 +148,15 @@ def holdback_labels(examples: Sequence[Example], taxonomy: Taxonomy) -> tuple[li
     return standard, sections, [e.hold_reason for e in examples]
 
 
+def rule_held(example: Example) -> bool:
+    """Whether the example is held back for a reason only a desk's routing rule gives (not one the model learns).
+
+    Such reasons ("conflicting instructions", "instruction changed") rest on a signal a rule checks: learned
+    from their texts, which read like any instruction, the hold-back model would hold plain instructions with them.
+    """
+    return not example.standard and example.hold_reason is not None and example.hold_reason not in REASONS
+
+
 def has_intent_labels(examples: Sequence[Example]) -> bool:
     """True when the examples carry enough reply labels to learn intents and hold-backs (a corpus may have none)."""
     intents = {i for e in examples if e.standard for i in (e.intents or ())}
@@ -170,7 +179,7 @@ def train_intents(
     chosen = intent_examples(examples, working)
     intent_model = IntentClassifier(**parameters.get("intents", {}))
     answered = intent_model.fit_transform([text_of(e) for e in chosen], [tuple(e.intents or ()) for e in chosen])
-    held = [e for e in holdback_examples(examples, extra) if e.language in working]
+    held = [e for e in holdback_examples(examples, extra) if e.language in working and not rule_held(e)]
     standard, sections, reasons = holdback_labels(held, taxonomy)
     # Most held examples are the ones just learned from: their feature rows are reused, the others transformed.
     answered_row = {id(e): row for row, e in enumerate(chosen)}

@@ -53,6 +53,15 @@ def said(text: str, taxonomy: Taxonomy) -> list[tuple[str, str]]:
     ("EP 1 234 567 bitte nicht verlängern.", [("EP1234567", "abandon")]),
     ("Bitte zahlen Sie die Jahresgebühr für EP 1 234 567 B1.", [("EP1234567", "pay")]),
     ("What will the annuity for EP 1 234 567 cost?", []),
+    # German closes on its negation: the whole sentence is let lapse, every patent of it
+    ("Bitte zahlen Sie die Jahresgebühr für EP 1 234 567, WO 2021/123456 und EP2345678 NICHT.",
+     [("EP1234567", "abandon"), ("WO2021123456", "abandon"), ("EP2345678", "abandon")]),
+    ("Die Jahresgebühr für EP 1 234 567 bitte nicht mehr zahlen.", [("EP1234567", "abandon")]),
+    # an ordinal's period ends no sentence: the instruction reaches the numbers after it
+    ("Bitte zahlen Sie die Jahresgebühr für das 7. Jahr für EP 1 998 240 und EP2345678 in Deutschland.",
+     [("EP1998240", "pay"), ("EP2345678", "pay")]),
+    ("Please pay the annuity for EP 1 234 567. Do not pay EP 2 345 678.",
+     [("EP1234567", "pay"), ("EP2345678", "abandon")]),
 ])
 def test_what_one_mail_instructs_per_patent_negations_included(renewals: Taxonomy, text: str,
                                                                 expected: list[tuple[str, str]]) -> None:

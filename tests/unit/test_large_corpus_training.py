@@ -87,3 +87,15 @@ def test_a_large_corpus_model_learns_saves_loads_and_says_how_it_was_trained(
     assert loaded.topics.predict(probe[:1])[0] == "renewal"
     assert loaded.language.predict(probe).tolist() == ["en", "fr"]
     assert loaded.intents is not None and loaded.intents.predict(probe[:1])[0]
+
+
+def test_examples_held_for_a_reason_only_a_rule_gives_do_not_teach_the_hold_back_model() -> None:
+    from classifiers.taxonomy import load_taxonomy
+
+    examples, _ = read_corpus(corpus_files(ROOT / "data" / "corpus" / "renewals"))
+    conflicts = [e for e in examples if e.hold_reason == "conflicting_instructions"]
+    assert conflicts and all(training.rule_held(e) for e in conflicts)
+    assert not any(training.rule_held(e) for e in examples if e.hold_reason in (None, "complaint"))
+    taxonomy = load_taxonomy(ROOT / "config" / "desks" / "renewals" / "taxonomy.toml")
+    _, holdback = training.train_intents([e for e in examples if e.split == "train"], taxonomy)
+    assert "complaint" in holdback.reasons_ and "conflicting_instructions" not in holdback.reasons_
