@@ -230,3 +230,64 @@ def test_the_renewal_desks_finance_cases_move_to_billing_and_the_registrys_stay(
     back = queues()
     assert back[("decision", renewal)] == back[("case", renewal)] == "finance"
     command.upgrade(config, "head")
+
+
+RENEWAL_TEMPLATES = ROOT / "config" / "desks" / "renewals" / "templates"
+RENEWAL_DESK_NAMES = {"en": "Account Team", "fr": "Équipe clientèle", "es": "Equipo de cuentas", "de": "Kundenteam"}
+# The one amount, date and patent of a "we paid, the invoice still shows open" mail, as each language writes them.
+PAYMENT_FACTS = {
+    "en": ("EUR 3,200", "3 March 2025"), "fr": ("3\u202f200\u00a0EUR", "3 mars 2025"),
+    "es": ("3.200 EUR", "3 de marzo de 2025"), "de": ("3200 EUR", "3. März 2025"),
+}
+# What the general invoice answer asks for; a sender who gave the payment's date and amount is not asked again.
+ASKS_FOR_DATE_AND_AMOUNT = {"en": "payment date", "fr": "sa date, son montant", "es": "la fecha, el importe",
+                            "de": "Datum, Betrag"}
+
+
+@pytest.mark.parametrize("language", ["en", "fr", "es", "de"])
+@pytest.mark.parametrize("template_id", ["invoice--copy", "invoice--payment"])
+def test_the_renewal_desks_invoice_variants_render_in_every_language_with_its_identity(
+        template_id: str, language: str) -> None:
+    from classifiers.entities import Entity
+    from responders.render import load_library, sample_entities, sample_facts
+    from responders.variables import build_variables
+
+    library = load_library(RENEWAL_TEMPLATES)
+    assert library.problems == []
+    spec = library.catalogue.by_id(template_id)
+    assert spec is not None and spec.topic == "invoice" and library.usable(template_id, language)
+    payment = (Entity("patent", "US9876543", 0, 0), Entity("amount", "EUR 3200", 0, 0),
+               Entity("date", "2025-03-03", 0, 0))
+    for full, entities in ((True, sample_entities(full=True)), (False, ()), (True, payment)):
+        variables = build_variables(language=language, topic=spec.topic, variant=spec.variant,
+                                    facts=sample_facts(full=full), entities=entities, catalogue=library.catalogue)
+        text = library.render(template_id, language, variables).text
+        assert "Meridian Patent Renewals" in text and RENEWAL_DESK_NAMES[language] in text, text
+        assert "https://renewals.example.com/portal/invoices" in text
+        assert not [mark for mark in REGISTRY_MARKS if mark in text], text
+        assert "{{" not in text and "[[to fill" not in text and "None" not in text and "\n\n\n" not in text
+        if entities:
+            assert "US9876543" in text or "EP3456789" in text, text
+    if template_id == "invoice--payment":
+        amount, date = PAYMENT_FACTS[language]
+        assert amount in text and date in text and "US9876543" in text, text
+        assert ASKS_FOR_DATE_AND_AMOUNT[language] not in text, text
+        general = library.render("invoice", language, variables).text
+        assert ASKS_FOR_DATE_AND_AMOUNT[language] in general  # the marker really is the general answer's request
+
+
+def test_the_renewal_corpus_labels_invoice_copies_payments_and_disputes_apart() -> None:
+    from collections import Counter
+
+    from classifiers.corpus import corpus_files, read_corpus, threads_in_both_splits
+
+    examples, _ = read_corpus(corpus_files(ROOT / "data" / "corpus" / "renewals"))
+    assert threads_in_both_splits(examples) == []
+    train = [e for e in examples if e.split == "train" and e.topic == "invoice"]
+    counts = Counter((e.language, intent) for e in train if e.standard for intent in e.intents or ())
+    held = Counter(e.language for e in train if not e.standard)
+    for language in ("en", "fr", "es", "de"):
+        assert counts[(language, "invoice--copy")] >= 6 and counts[(language, "invoice--payment")] >= 6, counts
+        assert held[language] >= 4, held
+    disputes = [e for e in examples if e.topic == "invoice" and not e.standard]
+    assert {(e.queue, e.hold_reason, e.intents) for e in disputes} == {("billing", "payment_dispute", ())}
