@@ -339,18 +339,18 @@ def test_one_inquiry_that_breaks_triage_does_not_hold_up_the_others(
                                     triage=TriageSettings(model_path=triage_model_path, auto_train=False)))
     try:
         store_untriaged(runtime, "poison", 5)
-        real = classifiers.triage.triage_inputs
+        real = classifiers.triage.prepare_inputs  # what triage runs the models of a batch with
 
         def choking(inputs, model, config):  # type: ignore[no-untyped-def]
             if any("question 2?" in item.new_text for item in inputs):  # a classifier bug this text triggers
                 raise ValueError("classifier bug")
             return real(inputs, model, config)
 
-        monkeypatch.setattr(classifiers.triage, "triage_inputs", choking)
+        monkeypatch.setattr(classifiers.triage, "prepare_inputs", choking)
         stats = PendingTriage(runtime, batch=10)()
         assert (stats.triaged, stats.failed) == (4, 1)
         assert states(runtime).get("new") == 1 and sum(states(runtime).values()) == 5
-        monkeypatch.setattr(classifiers.triage, "triage_inputs", real)  # fixed: the next round takes it
+        monkeypatch.setattr(classifiers.triage, "prepare_inputs", real)  # fixed: the next round takes it
         assert PendingTriage(runtime, batch=10)().triaged == 1
         assert "new" not in states(runtime)
         triaged_once(runtime)
