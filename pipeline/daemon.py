@@ -301,9 +301,10 @@ class Daemon:
         if self.stop_event.is_set() or self.retraining is None:
             return
         try:
-            outcome = self.retraining()  # logs its own result and failures
-            if outcome is not None and outcome.result == "failed":
-                self.counters.errors.labels(round="retraining").inc()
+            outcomes = self.retraining()  # each desk's; logs its own results and failures
+            for outcome in outcomes.values():
+                if outcome.result == "failed":
+                    self.counters.errors.labels(round="retraining").inc()
         except Exception as exc:  # never reached in practice; the scheduler must not lose the job
             self.counters.errors.labels(round="retraining").inc()
             log.error("retraining: scheduled run failed: %s: %s", type(exc).__name__, exc)

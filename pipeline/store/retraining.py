@@ -1,23 +1,29 @@
 """Scheduled retraining as the database remembers it: each run is one audit event, the latest says when the next is due.
 
 The daemon's retraining job (``pipeline.rounds.retraining``) records every run,
-whatever its result, as a ``retraining_scheduled`` event; every daemon sharing
-the database reads the same history, so a period's run happens once however
-many daemons there are, and a restart does not start the period again. The
-admin models page and ``triage status`` show the state from here.
+whatever its result, as a ``retraining_scheduled`` event per desk (its details'
+``desk``; events recorded before desks were retrained each, without ``desk``,
+are the default desk's, ``registry``); every daemon sharing the database reads
+the same history, so a desk's run happens once per period however many daemons
+there are, and a restart does not start the period again. The admin models page
+and ``triage status`` show the state from here. A desk's run learns from the
+corrections of its own inquiries only (``desk_labelled_inquiries``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import RetrainingSettings
-from pipeline.store.models import AuditEvent
+from pipeline.desks import DEFAULT_DESK
+from pipeline.store.labels import TRAINING_FIELDS, LabelledInquiry, labelled_inquiries
+from pipeline.store.models import AuditEvent, Inquiry, Label
 
 RETRAINING_EVENT = "retraining_scheduled"
 # The results a run records, in its event's details["result"].
@@ -44,6 +50,7 @@ class RetrainingState:
     details: dict[str, Any] = field(default_factory=dict)
     next_run: datetime | None = None
     due: bool = False  # a run is due now: the next check of a running daemon does it
+    desk: str = DEFAULT_DESK
 
     @property
     def summary(self) -> str:
@@ -67,24 +74,45 @@ class RetrainingState:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (``triage status --json``)."""
-        return {"enabled": self.enabled, "schedule": self.schedule, "period_hours": self.period_hours,
+        return {"desk": self.desk, "enabled": self.enabled, "schedule": self.schedule,
+                "period_hours": self.period_hours,
                 "auto_promote": self.auto_promote,
                 "last_run": self.last_run.isoformat(timespec="seconds") if self.last_run else None,
                 "result": self.result, "summary": self.summary,
                 "next_run": self.next_run.isoformat(timespec="seconds") if self.next_run else None, "due": self.due}
 
 
-def last_run(session: Session) -> AuditEvent | None:
-    """The latest scheduled retraining's event, if any."""
-    return session.scalar(select(AuditEvent).where(AuditEvent.event == RETRAINING_EVENT)
-                          .order_by(AuditEvent.id.desc()).limit(1))
+def event_desk(event: AuditEvent) -> str:
+    """The desk a ``retraining_scheduled`` event is about (one without ``desk`` predates per-desk runs: registry's)."""
+    desk = (event.details or {}).get("desk")
+    return desk if isinstance(desk, str) and desk else DEFAULT_DESK
+
+
+def last_run(session: Session, desk: str = DEFAULT_DESK) -> AuditEvent | None:
+    """The latest scheduled retraining's event about ``desk``, if any."""
+    query = select(AuditEvent).where(AuditEvent.event == RETRAINING_EVENT).order_by(AuditEvent.id.desc())
+    for event in session.scalars(query.execution_options(yield_per=100)):  # a few events per period: read newest first
+        if event_desk(event) == desk:
+            return event
+    return None
+
+
+def desk_labelled_inquiries(session: Session, desks: Collection[str], default_desk: str) -> list[LabelledInquiry]:
+    """The corrected inquiries (as ``labelled_inquiries``) filed to one of ``desks``; an inquiry without a desk
+    (stored before desks) belongs to ``default_desk``."""
+    named = [d for d in desks if d]
+    clause = or_(Inquiry.desk.in_(named) if named else false(),
+                 Inquiry.desk.is_(None) if default_desk in named else false())
+    labelled = select(Label.inquiry_id).where(Label.field.in_(list(TRAINING_FIELDS)))
+    mine = set(session.scalars(select(Inquiry.id).where(clause, Inquiry.id.in_(labelled))))
+    return [row for row in labelled_inquiries(session) if row.inquiry_id in mine]
 
 
 def retraining_state(factory: sessionmaker[Session], settings: RetrainingSettings,
-                     now: datetime | None = None) -> RetrainingState:
-    """The schedule, its last run and the next (due now when it never ran, or when the period is over)."""
+                     now: datetime | None = None, desk: str = DEFAULT_DESK) -> RetrainingState:
+    """``desk``'s schedule, its last run and the next (due now when it never ran, or when the period is over)."""
     with factory() as session:
-        event = last_run(session)
+        event = last_run(session, desk)
         at, details = (event.at, dict(event.details or {})) if event is not None else (None, {})
     now = now or datetime.now(timezone.utc)
     next_run = None
@@ -92,12 +120,12 @@ def retraining_state(factory: sessionmaker[Session], settings: RetrainingSetting
         next_run = max(now, at + timedelta(hours=settings.period_hours)) if at is not None else now
     return RetrainingState(enabled=settings.enabled, schedule=settings.schedule, period_hours=settings.period_hours,
                            auto_promote=settings.auto_promote, last_run=at, result=details.get("result"),
-                           details=details, next_run=next_run, due=settings.enabled and next_run == now)
+                           details=details, next_run=next_run, due=settings.enabled and next_run == now, desk=desk)
 
 
-def is_due(session: Session, settings: RetrainingSettings, now: datetime) -> bool:
-    """Whether a scheduled run is due: enabled, and none ran within the period."""
+def is_due(session: Session, settings: RetrainingSettings, now: datetime, desk: str = DEFAULT_DESK) -> bool:
+    """Whether ``desk``'s scheduled run is due: enabled, and none of its runs was within the period."""
     if not settings.enabled:
         return False
-    event = last_run(session)
+    event = last_run(session, desk)
     return event is None or event.at + timedelta(hours=settings.period_hours) <= now
