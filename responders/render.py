@@ -91,7 +91,7 @@ def join_and(items: Iterable[Any], language: str) -> str:
 
 
 def amount(value: str, language: str) -> str:
-    """A normalised amount ("CHF 1234.50") written as a language writes it: CHF 1,234.50, 1 234,50 CHF."""
+    """A normalised amount ("CHF 1234.50") written as a language writes it: CHF 1,234.50, 1 234,50 CHF, 1.234,50 CHF."""
     currency, _, number = str(value).partition(" ")
     whole, _, decimals = number.partition(".")
     if not whole.isdigit() or (decimals and not decimals.isdigit()):
@@ -100,7 +100,7 @@ def amount(value: str, language: str) -> str:
     if language == "fr":
         text = groups.replace(",", "\u202f") + (f",{decimals}" if decimals else "")
         return f"{text}\u00a0{currency}"
-    if language == "es":
+    if language in ("es", "de"):
         text = groups.replace(",", ".") + (f",{decimals}" if decimals else "")
         return f"{text} {currency}"
     return f"{currency} {groups}" + (f".{decimals}" if decimals else "")

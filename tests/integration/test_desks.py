@@ -237,7 +237,7 @@ RENEWAL_DESK_NAMES = {"en": "Account Team", "fr": "Équipe clientèle", "es": "E
 # The one amount, date and patent of a "we paid, the invoice still shows open" mail, as each language writes them.
 PAYMENT_FACTS = {
     "en": ("EUR 3,200", "3 March 2025"), "fr": ("3\u202f200\u00a0EUR", "3 mars 2025"),
-    "es": ("3.200 EUR", "3 de marzo de 2025"), "de": ("3200 EUR", "3. März 2025"),
+    "es": ("3.200 EUR", "3 de marzo de 2025"), "de": ("3.200 EUR", "3. März 2025"),
 }
 # What the general invoice answer asks for; a sender who gave the payment's date and amount is not asked again.
 ASKS_FOR_DATE_AND_AMOUNT = {"en": "payment date", "fr": "sa date, son montant", "es": "la fecha, el importe",

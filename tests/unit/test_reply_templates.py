@@ -277,6 +277,7 @@ def test_date_long(value: str, language: str, expected: str) -> None:
 @pytest.mark.parametrize(("value", "language", "expected"), [
     ("CHF 1234.50", "en", "CHF 1,234.50"), ("CHF 1234.50", "fr", "1\u202f234,50\u00a0CHF"),
     ("EUR 300", "es", "300 EUR"), ("CHF 1234567.5", "es", "1.234.567,5 CHF"), ("odd", "en", "odd"),
+    ("EUR 3200", "de", "3.200 EUR"), ("EUR 1980.00", "de", "1.980,00 EUR"),
 ])
 def test_amount(value: str, language: str, expected: str) -> None:
     assert amount(value, language) == expected
