@@ -49,7 +49,8 @@ def _desk(desk_id: str, desk: DeskSettings | None, settings: Settings) -> Desk:
             return own
         return folder / in_folder if folder is not None else fallback
 
-    model = desk.model_path or (base.model_path.with_name(f"{base.model_path.stem}-{desk_id}{base.model_path.suffix}")
+    # A folder of its own: the folder is the desk's model registry (versions and the live pointer).
+    model = desk.model_path or (base.model_path.parent / desk_id / base.model_path.name
                                 if folder is not None else base.model_path)
     triage = TriageSettings(
         taxonomy=pick(desk.taxonomy, "taxonomy.toml", base.taxonomy),
@@ -138,6 +139,14 @@ def desk_setting_problems(settings: Settings) -> list[Problem]:
                                  "belong to one desk"))
         if desk.folder is not None and not _folder_exists(desk.folder):
             problems.append((f"desks.{desk_id}.folder", f"desk folder {desk.folder} does not exist"))
+    registries: dict[Path, str] = {}
+    for desk_id, desk in all_desks(settings).items():
+        path = desk.triage.model_path
+        owner = registries.setdefault(path.parent, desk_id)
+        if owner != desk_id and path != desk_of(settings, owner).triage.model_path:
+            problems.append((f"desks.{desk_id}.model_path",
+                             f"{path} is in the model registry folder of desk {owner!r} ({path.parent}): the "
+                             "folder's live model would serve both desks; give the desk a folder of its own"))
     defaults = [desk_id for desk_id, desk in settings.desks.items() if desk.default]
     if len(defaults) > 1:
         problems.append(("desks", f"several desks are marked default ({', '.join(defaults)}): mark one"))

@@ -436,7 +436,8 @@ def test_each_desk_is_due_on_its_own(desks: tuple[Runtime, ModelRegistry, ModelR
 
 def test_a_desk_sharing_a_registry_folder_is_refused_and_one_sharing_the_model_trains_with_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = _desk_settings(tmp_path, model_path=None)  # the renewal model beside the default: one live pointer
+    # the renewal model put beside the default one (check-config names it): one folder, one live pointer
+    settings = _desk_settings(tmp_path, model_path=tmp_path / "models" / "triage-model-renewals.skops")
     settings = settings.model_copy(update={"desks": settings.desks | {"designs": DeskSettings(name="Designs")}})
     runtime = open_runtime(settings)
     try:

@@ -43,8 +43,20 @@ def test_a_desk_folder_gives_its_taxonomy_rules_templates_sla_corpus_and_own_mod
     assert desk.triage.taxonomy == RENEWALS / "taxonomy.toml" and desk.triage.routing == RENEWALS / "routing.toml"
     assert desk.templates == RENEWALS / "templates" and desk.sla == RENEWALS / "sla.toml"
     assert desk.triage.corpus == Path("data/corpus/renewals")
-    assert desk.triage.model_path != settings.triage.model_path and "renewals" in desk.triage.model_path.name
+    # its model in a folder of its own: the folder is its registry, with its own live pointer
+    assert desk.triage.model_path == settings.triage.model_path.parent / "renewals" / settings.triage.model_path.name
     assert desk.addresses == ("renewals@example.com",)
+
+
+def test_a_desk_whose_model_sits_in_another_desks_registry_folder_is_a_problem() -> None:
+    beside = Path("var/models/triage-model-renewals.skops")  # next to the default desk's model: its live pointer
+    settings = Settings(desks={"renewals": DeskSettings(folder=RENEWALS, model_path=beside)})
+    problems = dict(desk_setting_problems(settings))
+    assert "registry folder of desk 'registry'" in problems["desks.renewals.model_path"]
+    own = Settings(desks={"renewals": DeskSettings(folder=RENEWALS, model_path=Path("var/models/rn/model.skops"))})
+    assert desk_setting_problems(own) == []
+    shared = Settings(desks={"same": DeskSettings(name="Same model")})  # no folder: the default desk's own model
+    assert desk_setting_problems(shared) == []
 
 
 def test_mail_belongs_to_its_mailboxs_desk_else_its_receiving_address_else_the_default() -> None:
