@@ -39,17 +39,21 @@ def registry_of(settings: "TriageSettings") -> "ModelRegistry":
     return ModelRegistry(model_location(settings.model_path).parent)
 
 
-def load_corrections(state: "CliState") -> list["Correction"]:
-    """Every staff correction in the database, as the classifiers take them (none when there is no database yet)."""
+def load_corrections(state: "CliState", desk: str | None = None) -> list["Correction"]:
+    """The staff corrections of a desk's inquiries (the default desk's: also those stored before desks), as the
+    classifiers take them; none when there is no database yet."""
     from classifiers.corrections import corrections_of
-    from pipeline.store.labels import labelled_inquiries
+    from pipeline.desks import default_desk
+    from pipeline.store.retraining import desk_labelled_inquiries
     from pipeline.store.sqlite_path import sqlite_file_of
 
-    database = sqlite_file_of(state.loaded().settings.database.url)
+    settings = state.loaded().settings
+    database = sqlite_file_of(settings.database.url)
     if database is not None and not database.exists():
         return []  # no database yet, so no corrections: do not create an empty one just to look
     with state.runtime().session_factory() as session:
-        return corrections_of(labelled_inquiries(session))
+        fallback = default_desk(settings)
+        return corrections_of(desk_labelled_inquiries(session, [desk or fallback], fallback))
 
 
 def _actor(given: str | None) -> str:
@@ -112,7 +116,7 @@ def train(state: "CliState", as_json: bool, corpus_only: bool, trained_by: str |
     settings = desk_triage_settings(state, desk)
     config = load_triage_config(settings)
     started = time.perf_counter()
-    corrections = [] if corpus_only else load_corrections(state)
+    corrections = [] if corpus_only else load_corrections(state, desk)
     bar = _Bar(len(STAGES) + 1)
     try:
         trained = train_candidate(settings, config, corrections, progress=bar)
@@ -162,10 +166,11 @@ def _figure(value: Any) -> str:
 
 @models.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per version per line.")
+@DESK_OPTION
 @click.pass_obj
-def list_versions(state: "CliState", as_json: bool) -> None:
+def list_versions(state: "CliState", as_json: bool, desk: str | None) -> None:
     """The stored versions, newest first, with their held-out figures; the live one is marked."""
-    registry = registry_of(state.loaded().settings.triage)
+    registry = registry_of(desk_triage_settings(state, desk))
     live = registry.live()
     entries = registry.versions()
     for entry in entries:
@@ -212,7 +217,9 @@ def decision_changes(state: "CliState", first: "TriageModel", second: "TriageMod
 @click.option("--corpus-only", is_flag=True, help="Hold out the corpus's test split only (no corrections, no database).")
 @click.option("--json", "as_json", is_flag=True, help="The comparison as one JSON object.")
 @click.pass_obj
-def compare(state: "CliState", first: str, second: str, limit: int, corpus_only: bool, as_json: bool) -> None:
+@DESK_OPTION
+def compare(state: "CliState", first: str, second: str, limit: int, corpus_only: bool, as_json: bool,
+            desk: str | None) -> None:
     """Both models' figures on the same held-out data, and the stored inquiries whose decision would change.
 
     FIRST and SECOND are version names, or ``live``.
@@ -220,12 +227,12 @@ def compare(state: "CliState", first: str, second: str, limit: int, corpus_only:
     from classifiers.config import load_triage_config
     from classifiers.retrain import held_out, score
 
-    settings = state.loaded().settings.triage
+    settings = desk_triage_settings(state, desk)
     config = load_triage_config(settings)
     registry = registry_of(settings)
     names = [_resolve(registry, first), _resolve(registry, second)]
     loaded = [registry.load(n) for n in names]
-    corrections = [] if corpus_only else load_corrections(state)
+    corrections = [] if corpus_only else load_corrections(state, desk)
     examples = held_out(settings, config, corrections)
     if not examples:
         raise click.UsageError("there are no held-out examples to compare on")
@@ -259,10 +266,11 @@ def compare(state: "CliState", first: str, second: str, limit: int, corpus_only:
 @click.option("--margin", type=float, default=0.0, show_default=True,
               help="How much lower macro-F1 and hold-back recall may be than the live model's.")
 @click.option("--by", "actor", help="Who promotes (default: the login name).")
+@DESK_OPTION
 @click.pass_obj
-def promote(state: "CliState", version: str, force: bool, margin: float, actor: str | None) -> None:
+def promote(state: "CliState", version: str, force: bool, margin: float, actor: str | None, desk: str | None) -> None:
     """Make VERSION the live model (daemons and the app switch on their next batch)."""
-    registry = registry_of(state.loaded().settings.triage)
+    registry = registry_of(desk_triage_settings(state, desk))
     who = _actor(actor)
     event = registry.promote(version, actor=who, force=force, margin=margin)
     _audit(state, "model_promoted", who, event)
@@ -271,10 +279,11 @@ def promote(state: "CliState", version: str, force: bool, margin: float, actor: 
 
 @models.command("rollback")
 @click.option("--by", "actor", help="Who rolls back (default: the login name).")
+@DESK_OPTION
 @click.pass_obj
-def rollback(state: "CliState", actor: str | None) -> None:
+def rollback(state: "CliState", actor: str | None, desk: str | None) -> None:
     """Make the previously live model live again."""
-    registry = registry_of(state.loaded().settings.triage)
+    registry = registry_of(desk_triage_settings(state, desk))
     who = _actor(actor)
     event = registry.rollback(actor=who)
     _audit(state, "model_rolled_back", who, event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -27,6 +28,7 @@ from webapp.services.suggestions import suggest_for_inquiry
 ROOT = Path(__file__).resolve().parents[2]
 TRIAGE = str(Path(sys.executable).with_name("triage"))
 RENEWAL_SAMPLES = ROOT / "data" / "samples" / "renewals"
+RENEWALS_FOLDER = ROOT / "config" / "desks" / "renewals"
 REGISTRY_SAMPLE = ROOT / "data" / "samples" / "01-en-renewal.eml"
 REGISTRY_MARKS = ("International Design Registry", "registry.example.org", "Hague", "Bulletin", "treaty")
 
@@ -291,3 +293,39 @@ def test_the_renewal_corpus_labels_invoice_copies_payments_and_disputes_apart() 
         assert held[language] >= 4, held
     disputes = [e for e in examples if e.topic == "invoice" and not e.standard]
     assert {(e.queue, e.hold_reason, e.intents) for e in disputes} == {("billing", "payment_dispute", ())}
+
+
+def test_train_and_models_take_a_desk_each_in_its_own_registry_with_its_own_corrections(
+        desks: tuple[Settings, Runtime], tmp_path: Path) -> None:
+    from pipeline.store.labels import add_label
+
+    settings, runtime = desks
+    renewal = _ingest(runtime, settings, sorted(RENEWAL_SAMPLES.glob("*.eml"))[:1], "renewals")[0]
+    registry = _ingest(runtime, settings, [REGISTRY_SAMPLE], "desk")[0]
+    with runtime.session_factory.begin() as session:
+        add_label(session, renewal, "topic", "records", "ann")  # a renewal desk topic
+        add_label(session, registry, "topic", "fees", "ann")  # the registry's: not the renewal desk's business
+    models = tmp_path / "models"
+    (tmp_path / "triage.toml").write_text(
+        f'[database]\nurl = "{settings.database.url}"\n'
+        f'[triage]\nmodel_path = "{models / "triage-model.skops"}"\nauto_train = false\n'
+        "[desks.renewals]\n"
+        f'folder = "{RENEWALS_FOLDER}"\ncorpus = "{ROOT / "data" / "corpus" / "renewals"}"\n'
+        'languages = ["en", "fr", "es", "de"]\naddresses = ["renewals@example.com"]\n', encoding="utf-8")
+    config = ["--config", str(tmp_path / "triage.toml")]
+
+    trained = _run([*config, "train", "--desk", "renewals", "--json", "--by", "ann"], tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    info = json.loads(trained.stdout.splitlines()[-1])
+    assert info["corrections"] == 1 and info["skipped_unknown_topic"] == 0  # the registry's correction is not offered
+    own = models / "renewals"
+    assert (own / info["version"] / "model.skops").is_file() and not (models / info["version"]).exists()
+
+    listed = _run([*config, "models", "list", "--desk", "renewals", "--json"], tmp_path)
+    assert [json.loads(line)["version"] for line in listed.stdout.splitlines()] == [info["version"]]
+    assert _run([*config, "models", "list", "--json"], tmp_path).stdout.strip() == ""  # the default desk's: none
+    promoted = _run([*config, "models", "promote", info["version"], "--desk", "renewals", "--by", "ann"], tmp_path)
+    assert promoted.returncode == 0, promoted.stderr
+    assert (own / "live").exists() and not (models / "live").exists()
+    unknown = _run([*config, "models", "list", "--desk", "patents"], tmp_path)
+    assert unknown.returncode != 0 and "unknown desk 'patents'" in unknown.stderr
