@@ -140,8 +140,8 @@ def desk_setting_problems(settings: Settings) -> list[Problem]:
         if desk.folder is not None and not _folder_exists(desk.folder):
             problems.append((f"desks.{desk_id}.folder", f"desk folder {desk.folder} does not exist"))
     registries: dict[Path, str] = {}
-    for desk_id, desk in all_desks(settings).items():
-        path = desk.triage.model_path
+    for desk_id, configured in all_desks(settings).items():
+        path = configured.triage.model_path
         owner = registries.setdefault(path.parent, desk_id)
         if owner != desk_id and path != desk_of(settings, owner).triage.model_path:
             problems.append((f"desks.{desk_id}.model_path",
