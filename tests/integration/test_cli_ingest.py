@@ -34,13 +34,14 @@ def last_json(result: subprocess.CompletedProcess[str]) -> dict[str, int]:
     return summary
 
 
-def test_ingest_samples_twice_json_contract(tmp_path: Path) -> None:
+def test_ingest_samples_twice_json_contract(tmp_path: Path, triage_model_path: Path) -> None:
     samples = ROOT / "data" / "samples"
     count = sample_count()
-    first = run(["ingest", str(samples), "--json"], tmp_path)
+    model = {"TRIAGE_TRIAGE__MODEL_PATH": str(triage_model_path)}  # the session's model: no training on first use
+    first = run(["ingest", str(samples), "--json"], tmp_path, **model)
     assert first.returncode == 0, first.stderr
     assert last_json(first) == {"seen": count, "stored": count, "duplicates": 0, "quarantined": 0}
-    second = run(["ingest", str(samples), "--json"], tmp_path)
+    second = run(["ingest", str(samples), "--json"], tmp_path, **model)
     assert last_json(second) == {"seen": count, "stored": 0, "duplicates": count, "quarantined": 0}
     listing = run(["inquiries", "list", "--json", "--limit", "100"], tmp_path)
     assert len(listing.stdout.strip().splitlines()) == count
