@@ -176,7 +176,7 @@ class TriageService:
                 session, inquiry_id=inquiry.id, patents=patents, said_at=said_at[index],
                 since=said_at[index] - timedelta(days=config.taxonomy.instruction_days),
                 thread_id=message.thread_id, organisation=inquiry.organisation,
-                desks={desk, None} if desk == self.default_desk else {desk},
+                desks=[desk], default_desk=self.default_desk,
             )
             if found:
                 earlier = [EarlierInstruction(f.patent, f.instruction, f.said_at.date(), subject_text(f.subject),

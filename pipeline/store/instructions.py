@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.store.models import InstructionRecord, Inquiry, Message
+from pipeline.store.repository import of_desks
 
 _MAX_EARLIER = 200
 
@@ -64,19 +65,18 @@ def earlier_instructions(
     since: datetime,
     thread_id: int,
     organisation: str | None,
-    desks: Collection[str | None],
+    desks: Collection[str],
+    default_desk: str,
 ) -> list[StoredInstruction]:
     """Instructions for ``patents`` said before ``said_at`` (and from ``since`` on) by other inquiries of ``desks``
-    in the same thread or from the same client ``organisation``, latest first.
+    in the same thread or from the same client ``organisation``, latest first (an inquiry without a desk is
+    ``default_desk``'s).
 
     "Before" is by the time said, an equal time by the inquiry id, so a re-triage of an old message never
-    compares it with later ones. ``desks`` may hold None (inquiries stored before desks: the default desk's).
+    compares it with later ones.
     """
     if not patents:
         return []
-    named = [d for d in desks if d is not None]
-    desk_clause = or_(Inquiry.desk.in_(named) if named else false(),
-                      Inquiry.desk.is_(None) if None in desks else false())
     same_client = or_(Message.thread_id == thread_id,
                       Inquiry.organisation == organisation if organisation else false())
     query = (
@@ -91,7 +91,7 @@ def earlier_instructions(
             or_(InstructionRecord.said_at < said_at,
                 and_(InstructionRecord.said_at == said_at, InstructionRecord.inquiry_id < inquiry_id)),
             same_client,
-            desk_clause,
+            of_desks(desks, default_desk),
         )
         .order_by(InstructionRecord.said_at.desc(), InstructionRecord.inquiry_id.desc())
         .limit(_MAX_EARLIER)

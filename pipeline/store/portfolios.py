@@ -30,6 +30,7 @@ from pipeline.desks import DEFAULT_DESK
 from pipeline.mail.organisation import display_name
 from pipeline.store.lifecycle import CLOSED_STATES
 from pipeline.store.models import AuditEvent, Case, Inquiry, Message, Suggestion
+from pipeline.store.repository import of_desks
 from pipeline.store.stats import Table, response_times
 
 OPEN_LIMIT = 200
@@ -129,10 +130,7 @@ def _scoped(query: _Query, scope: Scope) -> _Query:
     if scope.queues is not None:
         query = query.where(Case.queue.in_(sorted(scope.queues)))
     if scope.desk is not None:
-        desk: ColumnElement[bool] = Inquiry.desk == scope.desk
-        if scope.desk == scope.default_desk:
-            desk = or_(desk, Inquiry.desk.is_(None))
-        query = query.where(desk)
+        query = query.where(of_desks([scope.desk], scope.default_desk))
     return query
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from pipeline.mail.model import ParsedMessage
@@ -325,3 +325,11 @@ def open_quarantine(session: Session, *, limit: int = 50) -> list[QuarantineList
         .order_by(QuarantineRecord.id.desc()).limit(limit)
     ).all()
     return [QuarantineListing(row.id, row.source, row.reason, row.error, row.created_at) for row in rows]
+
+
+def of_desks(desks: Collection[str], default_desk: str) -> ColumnElement[bool]:
+    """A filter on ``Inquiry``: filed to one of ``desks``; an inquiry without a desk (stored before desks)
+    belongs to ``default_desk``."""
+    named = sorted(d for d in desks if d)
+    return or_(Inquiry.desk.in_(named) if named else false(),
+               Inquiry.desk.is_(None) if default_desk in named else false())

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from pipeline.config import RetrainingSettings
 from pipeline.desks import DEFAULT_DESK
 from pipeline.store.labels import TRAINING_FIELDS, LabelledInquiry, labelled_inquiries
 from pipeline.store.models import AuditEvent, Inquiry, Label
+from pipeline.store.repository import of_desks
 
 RETRAINING_EVENT = "retraining_scheduled"
 # The results a run records, in its event's details["result"].
@@ -100,9 +101,7 @@ def last_run(session: Session, desk: str = DEFAULT_DESK) -> AuditEvent | None:
 def desk_labelled_inquiries(session: Session, desks: Collection[str], default_desk: str) -> list[LabelledInquiry]:
     """The corrected inquiries (as ``labelled_inquiries``) filed to one of ``desks``; an inquiry without a desk
     (stored before desks) belongs to ``default_desk``."""
-    named = [d for d in desks if d]
-    clause = or_(Inquiry.desk.in_(named) if named else false(),
-                 Inquiry.desk.is_(None) if default_desk in named else false())
+    clause = of_desks(desks, default_desk)
     labelled = select(Label.inquiry_id).where(Label.field.in_(list(TRAINING_FIELDS)))
     mine = set(session.scalars(select(Inquiry.id).where(clause, Inquiry.id.in_(labelled))))
     return [row for row in labelled_inquiries(session) if row.inquiry_id in mine]
